@@ -1,0 +1,79 @@
+# calico-ansible: the two commands users need are `make lab` and `make test`.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+INVENTORY ?= inventory/lab
+VENV := .venv
+BIN := $(VENV)/bin
+PYTHON ?= python3
+PLAYBOOK := $(BIN)/ansible-playbook -i $(INVENTORY)
+MOLECULE_SCENARIOS ?= mesh
+
+# Ansible's podman connection plugin and lab.py both run podman: both need runc and the
+# lab's ulimits on this kind of machine (see docs/lab.md).
+export CONTAINERS_CONF := $(CURDIR)/lab/containers.conf
+export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
+export ANSIBLE_FORCE_COLOR ?= 0
+
+.PHONY: help
+help: ## Show the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+
+$(VENV)/.installed: requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements.txt
+	touch $@
+
+.PHONY: venv
+venv: $(VENV)/.installed ## Create the virtualenv from requirements.txt
+
+.PHONY: deps
+deps: ## Install the machine packages the lab needs (podman, runc, debootstrap)
+	$(PYTHON) lab/lab.py deps
+
+.PHONY: lab
+lab: deps venv ## Build the podman lab from INVENTORY, converge it and verify it
+	$(PYTHON) lab/lab.py up -i $(INVENTORY)
+	$(PLAYBOOK) playbooks/site.yml
+	$(PLAYBOOK) playbooks/verify.yml
+
+.PHONY: lab-down
+lab-down: ## Remove every container and network the lab made
+	$(PYTHON) lab/lab.py down
+
+.PHONY: validate
+validate: venv ## Validate INVENTORY on the controller (no host contacted)
+	$(PLAYBOOK) playbooks/validate.yml
+
+.PHONY: dry-run
+dry-run: venv ## Show what site.yml would change on INVENTORY (--check --diff), change nothing
+	$(PLAYBOOK) playbooks/site.yml --check --diff
+
+.PHONY: lint
+lint: venv ## yamllint, ansible-lint (production profile), ruff
+	$(BIN)/yamllint --strict .
+	$(BIN)/ansible-lint --profile production
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+.PHONY: unit
+unit: venv ## Unit and golden-file tests (plain pytest, no root needed)
+	$(BIN)/pytest tests/unit
+
+.PHONY: integration
+integration: venv ## Modules against the real kernel, in throw-away network namespaces (root)
+	$(BIN)/pytest tests/integration
+
+.PHONY: molecule
+molecule: deps venv ## Multi-host scenarios in podman containers
+	$(PYTHON) lab/lab.py image
+	for s in $(MOLECULE_SCENARIOS); do $(BIN)/molecule test -s $$s || exit 1; done
+
+.PHONY: test
+test: lint unit integration molecule ## Everything CI runs
+
+.PHONY: bench
+bench: venv ## Benchmarks (print times and ratios)
+	$(BIN)/python bench/bench_model.py
+	$(BIN)/python bench/bench_iptables.py

@@ -1,0 +1,280 @@
+"""Stable IP address management: per-host blocks from pools, workload addresses from blocks.
+
+Stability comes from the ledger (``calico_ipam_ledger``, written beside the inventory after each
+run): an allocation recorded there is kept as long as its host or workload exists, so adding or
+removing a host never moves anybody else's block. New hosts and workloads take the lowest free
+block or address, in sorted name order, which makes a first run deterministic too.
+
+The first address of every block is the host's own (Calico puts its tunnel address there), so
+workloads are numbered from the second address on.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from ansible_collections.calico.network.plugins.module_utils.problems import FLEET, Problems
+from ansible_collections.calico.network.plugins.module_utils.spec import FleetSpec, HostSpec, Pool
+
+Network = ipaddress.IPv4Network
+Address = ipaddress.IPv4Address
+
+
+@dataclass(frozen=True)
+class Allocation:
+    blocks: dict[str, Network]
+    addresses: dict[str, dict[str, Address]]
+
+
+def allocate(fleet: FleetSpec, problems: Problems) -> Allocation:
+    blocks = allocate_blocks(fleet, problems)
+    addresses = {
+        host.name: allocate_addresses(host, blocks[host.name], fleet, problems)
+        for host in fleet.hosts
+        if host.name in blocks
+    }
+    return Allocation(blocks=blocks, addresses=addresses)
+
+
+def pool_of(network: Network, pools: list[Pool]) -> Pool | None:
+    return next((pool for pool in pools if network.subnet_of(pool.cidr)), None)
+
+
+def allocate_blocks(fleet: FleetSpec, problems: Problems) -> dict[str, Network]:
+    """One block per host: pinned first, then recorded in the ledger, then the lowest free one."""
+    taken: dict[Network, str] = {}
+    blocks: dict[str, Network] = {}
+    hosts = sorted(fleet.hosts, key=lambda h: h.name)
+    for pinned_pass in (True, False):
+        for host in hosts:
+            if (host.block is not None) != pinned_pass:
+                continue
+            block = _requested_block(host, fleet, problems)
+            if block is not None:
+                _claim(host, block, taken, blocks, problems)
+    free = _free_blocks(fleet.pools, taken)
+    for host in hosts:
+        if host.name in blocks or _has_request(host, fleet):
+            continue
+        block = next(free, None)
+        if block is None:
+            problems.error(
+                host.name,
+                "calico_pools",
+                f"no free block is left for this host ({len(taken)} blocks in use)",
+                "add a pool, enlarge a pool, or use a smaller block_size",
+            )
+            continue
+        taken[block] = host.name
+        blocks[host.name] = block
+    return blocks
+
+
+def _claim(
+    host: HostSpec,
+    block: Network,
+    taken: dict[Network, str],
+    blocks: dict[str, Network],
+    problems: Problems,
+) -> None:
+    owner = taken.get(block)
+    if owner is None:
+        taken[block] = host.name
+        blocks[host.name] = block
+        return
+    if host.block is not None:
+        problems.error(
+            host.name,
+            "calico_block",
+            f"block {block} is pinned by {owner} too",
+            "pin a different block, or remove the pin and let IPAM choose",
+        )
+    else:
+        problems.error(
+            host.name,
+            "calico_ipam_ledger",
+            f"the ledger records block {block}, which {owner} pins",
+            f"pin {owner} elsewhere, or delete {host.name}'s entry under "
+            "calico_ipam_ledger.blocks to move it",
+        )
+
+
+def _has_request(host: HostSpec, fleet: FleetSpec) -> bool:
+    return host.block is not None or host.name in fleet.ledger_blocks
+
+
+def _requested_block(host: HostSpec, fleet: FleetSpec, problems: Problems) -> Network | None:
+    recorded = _ledger_block(host, fleet, problems)
+    if host.block is None:
+        return recorded
+    if recorded is not None and recorded != host.block:
+        problems.error(
+            host.name,
+            "calico_block",
+            f"the pin {host.block} disagrees with the ledger, which records {recorded}",
+            "move the host deliberately: delete its entry under calico_ipam_ledger.blocks, "
+            "or pin the recorded block",
+        )
+        return None
+    return _checked_block(host.name, "calico_block", host.block, fleet.pools, problems)
+
+
+def _ledger_block(host: HostSpec, fleet: FleetSpec, problems: Problems) -> Network | None:
+    raw = fleet.ledger_blocks.get(host.name)
+    if raw is None:
+        return None
+    try:
+        block = ipaddress.IPv4Network(str(raw), strict=True)
+    except ValueError:
+        problems.error(
+            host.name,
+            "calico_ipam_ledger",
+            f"records {raw!r}, which is not a block",
+            "delete the host's entry under calico_ipam_ledger.blocks to re-allocate",
+        )
+        return None
+    return _checked_block(host.name, "calico_ipam_ledger", block, fleet.pools, problems)
+
+
+def _checked_block(
+    host: str, variable: str, block: Network, pools: list[Pool], problems: Problems
+) -> Network | None:
+    pool = pool_of(block, pools)
+    if pool is None:
+        problems.error(
+            host,
+            variable,
+            f"block {block} lies in no pool",
+            "choose a block inside one of calico_pools"
+            + ("" if variable == "calico_block" else ", or delete the ledger entry"),
+        )
+        return None
+    if block.prefixlen != pool.block_size:
+        problems.error(
+            host,
+            variable,
+            f"block {block} is not a /{pool.block_size} block of pool {pool.cidr}",
+            f"use a /{pool.block_size} network inside {pool.cidr}",
+        )
+        return None
+    return block
+
+
+def _free_blocks(pools: list[Pool], taken: dict[Network, str]) -> Iterator[Network]:
+    """Free blocks in address order; lazy, so each host costs one step, not a rescan."""
+    for pool in pools:
+        for block in _blocks(pool):
+            if block not in taken:
+                yield block
+
+
+def _blocks(pool: Pool) -> Iterator[Network]:
+    # subnets() walks in address order; fine up to the largest pools a fleet can fill.
+    return pool.cidr.subnets(new_prefix=pool.block_size)
+
+
+def allocate_addresses(
+    host: HostSpec, block: Network, fleet: FleetSpec, problems: Problems
+) -> dict[str, Address]:
+    """A stable /32 per workload: pinned first, then recorded, then the lowest free address."""
+    taken: dict[Address, str] = {}
+    for index, workload in enumerate(host.workloads):
+        if workload.ip is not None:
+            _claim_pinned(host.name, index, workload.name, workload.ip, block, taken, problems)
+    recorded = fleet.ledger_addresses.get(host.name, {})
+    pending: list[str] = []
+    for workload in host.workloads:
+        if workload.ip is not None:
+            continue
+        address = _recorded_address(recorded.get(workload.name), block)
+        if address is None or address in taken:
+            pending.append(workload.name)
+        else:
+            taken[address] = workload.name
+    free = (block.network_address + offset for offset in range(1, block.num_addresses))
+    for name in pending:  # inventory order: the first workload listed gets the first address
+        address = next((a for a in free if a not in taken), None)
+        if address is None:
+            problems.error(
+                host.name,
+                "calico_workloads",
+                f"the block {block} has no free address left for workload {name}",
+                "use a larger block (smaller block_size) or fewer workloads on this host",
+            )
+            continue
+        taken[address] = name
+    return {name: address for address, name in taken.items()}
+
+
+def _claim_pinned(
+    host: str,
+    index: int,
+    name: str,
+    address: Address,
+    block: Network,
+    taken: dict[Address, str],
+    problems: Problems,
+) -> None:
+    where = f"calico_workloads[{index}].ip"
+    if not _usable(address, block, block.network_address):
+        problems.error(
+            host,
+            where,
+            f"{address} is outside the host's block {block} or is the host's own "
+            f"address {block.network_address}",
+            f"choose an address in {block} other than {block.network_address}, or remove ip",
+        )
+    elif address in taken:
+        problems.error(
+            host,
+            where,
+            f"{address} is already used by workload {taken[address]}",
+            "give each workload its own address, or remove ip",
+        )
+    else:
+        taken[address] = name
+
+
+def _recorded_address(raw: str | None, block: Network) -> Address | None:
+    """A ledger address is honoured only while it still lies in the host's block."""
+    if raw is None:
+        return None
+    try:
+        address = ipaddress.IPv4Address(str(raw))
+    except ValueError:
+        return None
+    return address if _usable(address, block, block.network_address) else None
+
+
+def _usable(address: Address, block: Network, reserved: Address) -> bool:
+    return address in block and address != reserved
+
+
+def ledger(allocation: Allocation) -> dict[str, dict[str, object]]:
+    """The ledger to write back: every allocation of this run, in stable order."""
+    return {
+        "blocks": {host: str(block) for host, block in sorted(allocation.blocks.items())},
+        "addresses": {
+            host: {name: str(addr) for name, addr in sorted(addresses.items())}
+            for host, addresses in sorted(allocation.addresses.items())
+            if addresses
+        },
+    }
+
+
+def check_pools_against_hosts(fleet: FleetSpec, problems: Problems) -> None:
+    """A pool that overlaps an underlay subnet would route containers over hosts' own links."""
+    for host in fleet.hosts:
+        if host.interface is None:
+            continue
+        for pool in fleet.pools:
+            if pool.cidr.overlaps(host.interface.network):
+                problems.error(
+                    FLEET,
+                    "calico_pools",
+                    f"pool {pool.cidr} overlaps {host.name}'s subnet {host.interface.network} "
+                    f"(calico_ip)",
+                    "choose a pool that no host subnet touches",
+                )

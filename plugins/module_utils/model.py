@@ -1,0 +1,217 @@
+"""The network model: the whole fleet's routing plan, computed once per run on the controller.
+
+``build_model`` validates the inventory and returns a compact, JSON-friendly fleet model (one
+entry per host: address, AS, blocks, workloads). ``host_slice`` expands one host's view of it
+(its BGP peers), which is what the roles consume. The split keeps the fleet model linear in the
+number of hosts even for a full mesh, whose sessions grow with the square.
+
+No Ansible imports here: the filters, the tests and the benchmarks call these functions alike.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+from collections.abc import Mapping
+from typing import Any
+
+from ansible_collections.calico.network.plugins.module_utils import ipam
+from ansible_collections.calico.network.plugins.module_utils.problems import (
+    FLEET,
+    InventoryError,
+    Problems,
+)
+from ansible_collections.calico.network.plugins.module_utils.spec import FleetSpec, read_fleet
+
+INTERFACE_PREFIX = "cali"
+MODEL_VERSION = 1
+MESH_PASSWORD = "calico_password_mesh"
+
+
+def calico_vars(hostvars: Mapping[str, Any], hosts: list[str]) -> dict[str, dict[str, Any]]:
+    """Pick the ``calico_*`` variables of each host out of Ansible's (lazy) hostvars."""
+    picked: dict[str, dict[str, Any]] = {}
+    for host in hosts:
+        values = hostvars[host]
+        picked[host] = {key: values[key] for key in values if key.startswith("calico_")}
+    return picked
+
+
+def validate(host_vars: Mapping[str, Mapping[str, Any]]) -> Problems:
+    """Every problem of the inventory, without building anything."""
+    problems = Problems()
+    _build(host_vars, problems)
+    return problems
+
+
+def build_model(host_vars: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    """The fleet model; raises InventoryError listing every problem when the input is bad."""
+    problems = Problems()
+    model = _build(host_vars, problems)
+    if problems:
+        raise InventoryError(problems.errors)
+    return model
+
+
+def _build(host_vars: Mapping[str, Mapping[str, Any]], problems: Problems) -> dict[str, Any]:
+    fleet = read_fleet(host_vars, problems)
+    _check_hosts(fleet, problems)
+    ipam.check_pools_against_hosts(fleet, problems)
+    allocation = ipam.allocate(fleet, problems)
+    _check_scale(fleet, problems)
+    return {
+        "version": MODEL_VERSION,
+        "bgp_mode": fleet.bgp_mode,
+        "pools": [{"cidr": str(pool.cidr), "block_size": pool.block_size} for pool in fleet.pools],
+        "hosts": {
+            host.name: _host_entry(host, allocation)
+            for host in fleet.hosts
+            if host.interface is not None and host.name in allocation.blocks
+        },
+        # BIRD reads the keys from a separate, tightly-moded file under these names, so no
+        # rendered config or diff ever shows them.
+        "bgp_passwords": {MESH_PASSWORD: fleet.bgp_password} if fleet.bgp_password else {},
+        "ledger": ipam.ledger(allocation),
+        "warnings": problems.warning_messages(),
+    }
+
+
+def _host_entry(host: Any, allocation: ipam.Allocation) -> dict[str, Any]:
+    block = allocation.blocks[host.name]
+    addresses = allocation.addresses.get(host.name, {})
+    return {
+        "name": host.name,
+        "ip": str(host.interface.ip),
+        "subnet": str(host.interface.network),
+        "as": host.asn,
+        "router_id": str(host.router_id or host.interface.ip),
+        "blocks": [str(block)],
+        "host_address": str(block.network_address),
+        "workloads": [
+            {
+                "name": workload.name,
+                "ip": str(addresses[workload.name]),
+                "interface": interface_name(host.name, workload.name),
+                "labels": workload.labels,
+            }
+            for workload in host.workloads
+            if workload.name in addresses
+        ],
+    }
+
+
+def interface_name(host: str, workload: str) -> str:
+    """``cali`` + 11 hex characters, as Calico's CNI plugin names the host end of a veth."""
+    digest = hashlib.sha1(f"{host}.{workload}".encode(), usedforsecurity=False).hexdigest()
+    return INTERFACE_PREFIX + digest[:11]
+
+
+def _check_hosts(fleet: FleetSpec, problems: Problems) -> None:
+    """Relations between hosts: unique addresses and router ids, one AS for a mesh."""
+    seen_ip: dict[ipaddress.IPv4Address, str] = {}
+    seen_router_id: dict[ipaddress.IPv4Address, str] = {}
+    for host in sorted(fleet.hosts, key=lambda h: h.name):
+        if host.interface is None:
+            continue
+        duplicate = host.interface.ip in seen_ip
+        _unique(seen_ip, host.interface.ip, host.name, "calico_ip", "address", problems)
+        if host.router_id is not None:
+            _unique(
+                seen_router_id, host.router_id, host.name, "calico_router_id", "router id", problems
+            )
+        elif not duplicate:  # a duplicate address is reported once, not again as a router id
+            _unique(
+                seen_router_id, host.interface.ip, host.name, "calico_ip", "router id", problems
+            )
+    if fleet.bgp_mode == "mesh":
+        _check_single_as(fleet, problems)
+
+
+def _unique(
+    seen: dict[ipaddress.IPv4Address, str],
+    value: ipaddress.IPv4Address,
+    host: str,
+    variable: str,
+    what: str,
+    problems: Problems,
+) -> None:
+    if value in seen:
+        problems.error(
+            host,
+            variable,
+            f"{what} {value} is {seen[value]}'s too",
+            f"give every host its own {what}",
+        )
+    else:
+        seen[value] = host
+
+
+def _check_single_as(fleet: FleetSpec, problems: Problems) -> None:
+    numbers = sorted({host.asn for host in fleet.hosts if host.asn is not None})
+    if len(numbers) <= 1:
+        return
+    first = numbers[0]
+    for host in fleet.hosts:
+        if host.asn is not None and host.asn != first:
+            problems.error(
+                host.name,
+                "calico_as",
+                f"AS {host.asn} differs from AS {first} of other hosts; a full mesh is one AS",
+                "set one calico_as for the whole fleet",
+            )
+
+
+def _check_scale(fleet: FleetSpec, problems: Problems) -> None:
+    if fleet.bgp_mode == "mesh" and len(fleet.hosts) > fleet.mesh_warn_hosts:
+        problems.warn(
+            FLEET,
+            "calico_bgp_mode",
+            f"a full mesh of {len(fleet.hosts)} hosts needs "
+            f"{len(fleet.hosts) * (len(fleet.hosts) - 1) // 2} BGP sessions",
+            "consider route reflectors per rack, or raise calico_mesh_warn_hosts",
+        )
+
+
+def host_slice(model: Mapping[str, Any], host: str) -> dict[str, Any]:
+    """One host's view: its own entry plus its BGP peers and the pools' prefix filters."""
+    hosts = model["hosts"]
+    if host not in hosts:
+        raise KeyError(f"{host} is not in the network model (is it in the inventory?)")
+    me = hosts[host]
+    return {
+        **me,
+        "pools": model["pools"],
+        "bgp_passwords": model["bgp_passwords"],
+        "peers": _mesh_peers(me, hosts, model["bgp_passwords"])
+        if model["bgp_mode"] == "mesh"
+        else [],
+    }
+
+
+def _mesh_peers(
+    me: Mapping[str, Any], hosts: Mapping[str, Any], passwords: Mapping[str, str]
+) -> list[dict[str, Any]]:
+    """Calico's node-to-node mesh: one iBGP session per other host.
+
+    The side with the higher address is passive, so the two never dial each other at the same
+    time (which aborts graceful restart). Calico compares addresses as strings; numbers are what
+    an operator expects, and both ends of a session agree either way.
+    """
+    own = ipaddress.IPv4Address(me["ip"])
+    peers = []
+    for other in sorted(hosts.values(), key=lambda h: ipaddress.IPv4Address(h["ip"])):
+        if other["name"] == me["name"]:
+            continue
+        address = ipaddress.IPv4Address(other["ip"])
+        peers.append(
+            {
+                "name": "Mesh_" + other["ip"].replace(".", "_"),
+                "kind": "mesh",
+                "host": other["name"],
+                "ip": other["ip"],
+                "as": other["as"],
+                "passive": address > own,
+                "password": MESH_PASSWORD if MESH_PASSWORD in passwords else "",
+            }
+        )
+    return peers
