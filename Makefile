@@ -13,6 +13,8 @@ MOLECULE_SCENARIOS ?= mesh
 # lab's ulimits on this kind of machine (see docs/lab.md).
 export CONTAINERS_CONF := $(CURDIR)/lab/containers.conf
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
+# molecule and the scenarios call ansible-playbook by name: the venv comes first.
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export ANSIBLE_FORCE_COLOR ?= 0
 
 .PHONY: help

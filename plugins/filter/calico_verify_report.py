@@ -12,9 +12,9 @@ author: calico-ansible developers
 version_added: "0.1.0"
 short_description: Build the verification report of a fleet
 description:
-  - Takes the fleet model and, per host, the output of C(birdc show protocols) and the results
+  - "Takes the fleet model and, per host, the output of C(birdc show protocols) and the results
     of C(calico.network.calico_probe), and returns a compact table that ends with the lines
-    C(bgp: E/T sessions established) and C(reachability: R/P workload pairs reachable).
+    C(bgp: E/T sessions established) and C(reachability: R/P workload pairs reachable)."
   - What is expected (sessions, pairs) comes from the model, so a host that gave no answer
     counts as all down instead of vanishing from the totals.
 options:
