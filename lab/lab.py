@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The local podman lab: node image, underlay networks, host containers and a router.
 
-    python3 lab/lab.py deps                   install podman, runc, debootstrap (apt)
+    python3 lab/lab.py deps                   install podman, runc, debootstrap, bird2 ... (apt)
     python3 lab/lab.py image                  build the node image unless it exists
     python3 lab/lab.py up -i INVENTORY        image + networks + containers (+ router)
     python3 lab/lab.py down [-i INVENTORY]    remove the lab (one inventory's, or all)
@@ -57,6 +57,9 @@ CONTAINERS_CONF = REPO / "lab" / "containers.conf"
 WORK_DIR = REPO / ".lab"  # gitignored scratch space for image builds
 DEPS = ("podman", "runc", "netavark", "aardvark-dns", "iptables", "iproute2", "debootstrap")
 DEPS += ("debian-archive-keyring",)
+# The tests check rendered configs with the real `bird -p`, and the kernel integration tests
+# ping between namespaces and sandbox themselves with unshare/nsenter.
+DEPS += ("bird2", "iputils-ping", "util-linux", "python3-venv", "make")
 BOOT_TIMEOUT = 60.0
 PARALLEL = 4  # container starts mostly wait on systemd, so a few more than the 2 cores
 STOP_TIMEOUT = "3"  # seconds systemd gets to shut down before podman kills the container
