@@ -34,8 +34,6 @@ FLEET_VARIABLES = (
     "calico_mesh_warn_hosts",
     "calico_ipam_ledger",
 )
-HOST_VARIABLES = ("calico_ip", "calico_as", "calico_block", "calico_router_id", "calico_workloads")
-KNOWN_VARIABLES = frozenset(FLEET_VARIABLES + HOST_VARIABLES)
 
 LINK_LOCAL = ipaddress.IPv4Network("169.254.0.0/16")
 # A workload's name names its network namespace and appears in interface hashes and chain names,
@@ -407,13 +405,3 @@ def _read_labels(host: str, where: str, raw: Any, problems: Problems) -> dict[st
         problems.error(host, f"{where}.labels", "must be a mapping", "write {app: web}")
         return {}
     return {str(key): str(value) for key, value in raw.items()}
-
-
-def unknown_variables(hostvars: Mapping[str, Mapping[str, Any]]) -> dict[str, list[str]]:
-    """``calico_*`` variables the model does not know, per host: most are typos."""
-    found: dict[str, list[str]] = {}
-    for host, values in hostvars.items():
-        unknown = sorted(k for k in values if k.startswith("calico_") and k not in KNOWN_VARIABLES)
-        if unknown:
-            found[host] = unknown
-    return found
