@@ -5,7 +5,7 @@ The module reads the kernel state with ``ip -j`` (``parse_*``), this file turns 
 -batch`` lines for the root namespace and for each workload namespace, the sysctl writes, warnings
 and the diff text. Keeping this pure lets the unit tests cover every partial state without root.
 
-Wiring per workload is Calico's CNI wiring: a veth pair whose host end ``caliXXXXXXXXXXX`` (MAC
+Wiring per workload is Calico's CNI wiring: a veth pair whose host end ``cali`` + 11 hex digits (MAC
 ee:ee:ee:ee:ee:ee) stays in the root namespace and whose peer ``eth0`` lives in the workload's
 namespace with the workload address as /32 and a link-local gateway 169.254.1.1.
 """
