@@ -53,15 +53,20 @@ dry-run: venv ## Show what site.yml would change on INVENTORY (--check --diff), 
 	$(PLAYBOOK) playbooks/site.yml --check --diff
 
 .PHONY: lint
-lint: venv ## yamllint, ansible-lint (production profile), ruff
+lint: venv ## yamllint, ansible-lint (production profile), ruff, generated docs current
 	$(BIN)/yamllint --strict .
 	$(BIN)/ansible-lint --profile production
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/python tools/variables_doc.py --check
+
+.PHONY: docs
+docs: venv ## Regenerate docs/variables.md (and the known-variable list) from the argument specs
+	$(BIN)/python tools/variables_doc.py
 
 .PHONY: unit
-unit: venv ## Unit and golden-file tests (plain pytest, no root needed)
-	$(BIN)/pytest tests/unit
+unit: venv ## Unit, golden-file and bad-inventory catalog tests (no root needed)
+	$(BIN)/pytest tests/unit tests/catalog
 
 .PHONY: integration
 integration: venv ## Modules against the real kernel, in throw-away network namespaces (root)

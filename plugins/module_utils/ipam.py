@@ -60,12 +60,13 @@ def allocate_blocks(fleet: FleetSpec, problems: Problems) -> dict[str, Network]:
             continue
         block = next(free, None)
         if block is None:
-            problems.error(
-                host.name,
-                "calico_pools",
-                f"no free block is left for this host ({len(taken)} blocks in use)",
-                "add a pool, enlarge a pool, or use a smaller block_size",
-            )
+            if fleet.pools:  # without a valid pool, the pool's own error says it all
+                problems.error(
+                    host.name,
+                    "calico_pools",
+                    f"no free block is left for this host ({len(taken)} blocks in use)",
+                    "add a pool, enlarge a pool, or use a smaller block_size",
+                )
             continue
         taken[block] = host.name
         blocks[host.name] = block
@@ -218,12 +219,18 @@ def _claim_pinned(
     problems: Problems,
 ) -> None:
     where = f"calico_workloads[{index}].ip"
-    if not _usable(address, block, block.network_address):
+    if address == block.network_address:
         problems.error(
             host,
             where,
-            f"{address} is outside the host's block {block} or is the host's own "
-            f"address {block.network_address}",
+            f"{address} is the host's own address in its block {block}",
+            f"choose another address in {block}, or remove ip",
+        )
+    elif not _usable(address, block, block.network_address):
+        problems.error(
+            host,
+            where,
+            f"{address} is outside the host's block {block}",
             f"choose an address in {block} other than {block.network_address}, or remove ip",
         )
     elif address in taken:

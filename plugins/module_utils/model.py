@@ -22,6 +22,9 @@ from ansible_collections.calico.network.plugins.module_utils.problems import (
     Problems,
 )
 from ansible_collections.calico.network.plugins.module_utils.spec import FleetSpec, read_fleet
+from ansible_collections.calico.network.plugins.module_utils.unknown_variables import (
+    check_unknown_variables,
+)
 
 INTERFACE_PREFIX = "cali"
 MODEL_VERSION = 1
@@ -59,6 +62,7 @@ def _build(host_vars: Mapping[str, Mapping[str, Any]], problems: Problems) -> di
     ipam.check_pools_against_hosts(fleet, problems)
     allocation = ipam.allocate(fleet, problems)
     _check_scale(fleet, problems)
+    check_unknown_variables(host_vars, problems)
     return {
         "version": MODEL_VERSION,
         "bgp_mode": fleet.bgp_mode,
@@ -162,6 +166,8 @@ def _check_single_as(fleet: FleetSpec, problems: Problems) -> None:
 
 
 def _check_scale(fleet: FleetSpec, problems: Problems) -> None:
+    if fleet.mesh_warn_hosts is None:  # not a number: reported where it is read
+        return
     if fleet.bgp_mode == "mesh" and len(fleet.hosts) > fleet.mesh_warn_hosts:
         problems.warn(
             FLEET,

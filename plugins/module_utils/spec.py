@@ -74,7 +74,7 @@ class FleetSpec:
     pools: list[Pool]
     bgp_mode: str
     bgp_password: str
-    mesh_warn_hosts: int
+    mesh_warn_hosts: int | None
     ledger_blocks: dict[str, str]
     ledger_addresses: dict[str, dict[str, str]]
     hosts: list[HostSpec]

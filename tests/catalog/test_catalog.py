@@ -1,0 +1,52 @@
+"""The catalog of bad inventories: each fails validation with exactly its recorded messages.
+
+Every case runs through the real playbooks/validate.yml (ansible-playbook, this repository's
+collection), so the test covers the inventory loading, the filter and the playbook's output, not
+only the model. Cases run four at a time; each is a separate ansible-playbook process.
+"""
+
+from __future__ import annotations
+
+import re
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from tests.catalog.catalog import Outcome, case_names, load_case, run_validate
+
+MINIMUM_CASES = 30
+# "host: variable: what is wrong. Fix: what to do." with the host, or "all hosts", or a list.
+MESSAGE = re.compile(r"^(all hosts|[\w.-]+(, [\w.-]+)*): calico_[\w\[\].]+: .+\. Fix: .+\.$")
+
+
+@pytest.fixture(scope="module")
+def outcomes() -> dict[str, Outcome]:
+    names = case_names()
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = pool.map(lambda name: run_validate(load_case(name)["inventory"]), names)
+        return dict(zip(names, results, strict=True))
+
+
+def test_catalog_has_enough_cases() -> None:
+    assert len(case_names()) >= MINIMUM_CASES
+
+
+@pytest.mark.parametrize("name", case_names())
+def test_case_expectations_name_host_variable_and_fix(name: str) -> None:
+    case = load_case(name)
+    assert case["severity"] in ("error", "warning")
+    assert case["expect"], "record the expected messages: tests/catalog/catalog.py --write"
+    for message in case["expect"]:
+        assert MESSAGE.match(message), message
+
+
+@pytest.mark.parametrize("name", case_names())
+def test_case_produces_its_messages(name: str, outcomes: dict[str, Outcome]) -> None:
+    case, outcome = load_case(name), outcomes[name]
+    if case["severity"] == "error":
+        assert outcome.returncode != 0
+        assert outcome.errors == case["expect"]
+    else:
+        assert outcome.returncode == 0, outcome.errors
+        assert outcome.errors == []
+        assert outcome.warnings == case["expect"]
