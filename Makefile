@@ -77,8 +77,13 @@ molecule: deps venv ## Multi-host scenarios in podman containers
 	$(PYTHON) lab/lab.py image
 	for s in $(MOLECULE_SCENARIOS); do $(BIN)/molecule test -s $$s || exit 1; done
 
+.PHONY: faults
+faults: deps venv ## Fault tests on a podman fleet: bad input, restarts, kills, reset, a dead host
+	$(PYTHON) lab/lab.py image
+	$(BIN)/pytest -s tests/faults
+
 .PHONY: test
-test: lint unit integration molecule ## Everything CI runs
+test: lint unit integration molecule faults ## Everything CI runs
 
 .PHONY: bench
 bench: venv ## Benchmarks (print times and ratios)

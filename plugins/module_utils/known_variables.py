@@ -23,6 +23,7 @@ KNOWN_VARIABLES = frozenset(
         "calico_ipam_ledger_write",
         "calico_mesh_warn_hosts",
         "calico_pools",
+        "calico_reset_workloads",
         "calico_router_id",
         "calico_workloads",
         "calico_workloads_mtu",

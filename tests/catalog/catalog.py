@@ -74,10 +74,11 @@ def run_validate(inventory: dict[str, Any], playbook: str = "playbooks/validate.
     except json.JSONDecodeError as err:
         output = f"{done.stdout}\n{done.stderr}"
         raise AssertionError(f"no JSON from ansible-playbook:\n{output}") from err
-    return _outcome(done.returncode, report)
+    return outcome_from_report(done.returncode, report)
 
 
-def _outcome(returncode: int, report: dict[str, Any]) -> Outcome:
+def outcome_from_report(returncode: int, report: dict[str, Any]) -> Outcome:
+    """Errors and warnings of an ansible-playbook run reported by the ansible.posix.json callback."""
     errors: list[str] = []
     warnings: list[str] = []
     for play in report.get("plays", []):

@@ -1,0 +1,215 @@
+"""Faults on a real podman fleet: bad inventories, bad BIRD configs, restarts, kills, interrupted
+runs, a reset and a dead host. Each test leaves the fleet converged for the next, except the
+last, which stops a host.
+
+Run with `make faults` (root, podman). The times printed are measurements, not assertions.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.catalog.catalog import load_case, outcome_from_report
+from tests.faults.fleet import Fleet, catalog_inventory, rename_hosts, wait_for
+
+# Catalog cases replayed against the real hosts through site.yml: fleet-wide and per-host
+# mistakes, in the pools, BGP, addresses and workloads.
+CATALOG_SAMPLE = (
+    "bgp-mode-unknown",
+    "bgp-password-too-long",
+    "pool-cidr-host-bits",
+    "host-ip-duplicate",
+    "block-pinned-twice",
+    "workload-name-not-a-namespace",
+)
+# Foreign state an operator or another tool owns; reset must leave it byte-identical.
+FOREIGN_SETUP = """
+set -e
+iptables -N FOREIGN-CHAIN
+iptables -A FOREIGN-CHAIN -p tcp --dport 9 -j DROP
+iptables -A FORWARD -s 198.51.100.0/24 -j FOREIGN-CHAIN
+iptables -t nat -A POSTROUTING -s 198.51.100.0/24 -j MASQUERADE
+ip route add blackhole 198.51.100.0/24
+echo '# foreign' > /etc/bird/foreign.conf
+mkdir -p /etc/systemd/system/bird.service.d
+printf '[Service]\\nEnvironment=FOREIGN=1\\n' > /etc/systemd/system/bird.service.d/zz-foreign.conf
+"""
+FOREIGN_STATE = """
+iptables-save | grep -v '^#' | grep -v 'cali' | sed 's/\\[[0-9]*:[0-9]*\\]//'
+ip -4 route show table all | grep -v 'proto bird' | grep -v ' dev cali' | grep -v 'blackhole 10\\.'
+sha256sum /etc/bird/foreign.conf /etc/systemd/system/bird.service.d/zz-foreign.conf
+"""
+
+
+@pytest.fixture(scope="module")
+def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
+    fleet = Fleet(tmp_path_factory.mktemp("faults"))
+    fleet.lab("up")
+    try:
+        run = fleet.playbook("site.yml")
+        assert run.returncode == 0, run.output
+        wait_until_meshed(fleet)
+        yield fleet
+    finally:
+        if not os.environ.get("CALICO_KEEP_LAB"):
+            fleet.lab("down")
+
+
+def wait_until_meshed(fleet: Fleet, hosts: list[str] | None = None, timeout: float = 60) -> float:
+    hosts = hosts or fleet.hosts
+    return wait_for(
+        f"{len(hosts) - 1} established sessions on each of {', '.join(hosts)}",
+        lambda: all(fleet.established(host) >= len(hosts) - 1 for host in hosts),
+        timeout,
+    )
+
+
+def test_bad_inventories_fail_before_any_host_changes(fleet: Fleet, tmp_path: Path) -> None:
+    before = fleet.snapshots()
+    for name in CATALOG_SAMPLE:
+        case = load_case(name)
+        inventory = tmp_path / name / "hosts.yml"
+        inventory.parent.mkdir()
+        inventory.write_text(yaml.safe_dump(catalog_inventory(case, fleet)))
+        run = fleet.playbook("site.yml", inventory=inventory, callback="ansible.posix.json")
+        outcome = outcome_from_report(
+            run.returncode, json.loads(run.output[run.output.index("{") :])
+        )
+        assert run.returncode != 0, name
+        assert outcome.errors == [rename_hosts(m, fleet.hosts) for m in case["expect"]], name
+    assert fleet.snapshots() == before
+
+
+def test_config_bird_rejects_is_never_installed(fleet: Fleet) -> None:
+    live = {host: fleet.sh(host, "sha256sum /etc/bird/bird.conf") for host in fleet.hosts}
+    run = fleet.playbook("site.yml", "-e", "calico_bird_scan_time=-1")
+    assert run.returncode != 0
+    assert "syntax error" in run.output  # BIRD's own parser message reaches the operator
+    assert {host: fleet.sh(host, "sha256sum /etc/bird/bird.conf") for host in fleet.hosts} == live
+    for host in fleet.hosts:
+        assert fleet.sh(host, "systemctl is-active bird").strip() == "active"
+    wait_until_meshed(fleet, timeout=5)
+
+
+def test_bird_restart_loses_no_packets(fleet: Fleet) -> None:
+    source_host, target_host = fleet.hosts[0], fleet.hosts[-1]
+    netns, _ = fleet.workload(source_host)
+    _, target = fleet.workload(target_host)
+    result: dict[str, tuple[int, int]] = {}
+    count = 200  # 10 s of pings, 50 ms apart; the restart happens 2 s in
+    pinger = threading.Thread(
+        target=lambda: result.update(ping=fleet.ping_count(source_host, netns, target, count))
+    )
+    pinger.start()
+    time.sleep(2)
+    fleet.sh(target_host, "systemctl restart bird")
+    back = wait_until_meshed(fleet, timeout=60)
+    pinger.join()
+    sent, received = result["ping"]
+    print(
+        f"\nbird restart on {target_host}: sessions back after {back:.1f} s; "
+        f"{sent} pings {source_host}->{target_host} every 50 ms, {sent - received} lost"
+    )
+    assert sent == count
+    assert received == sent
+
+
+def test_killed_bird_is_restarted_by_systemd_and_routes_return(fleet: Fleet) -> None:
+    victim, observer = fleet.hosts[1], fleet.hosts[0]
+    old_pid = fleet.sh(victim, "systemctl show bird --property=MainPID --value").strip()
+    fleet.sh(victim, "pkill -KILL -x bird")
+    took = wait_for(
+        "systemd restarting BIRD",
+        lambda: (
+            fleet.sh(victim, "systemctl show bird --property=MainPID --value").strip()
+            not in ("0", old_pid)
+        ),
+        30,
+    )
+    meshed = wait_until_meshed(fleet, timeout=60)
+    print(f"\nkilled bird on {victim}: restarted after {took:.1f} s, meshed {meshed:.1f} s later")
+    assert fleet.has_route(observer, fleet.block(victim))
+
+
+def test_interrupted_run_converges_on_the_next_run(fleet: Fleet) -> None:
+    untouched, rewired, edited = fleet.hosts
+    netns, _ = fleet.workload(rewired)
+    fleet.sh(rewired, f"ip netns del {netns}")
+    fleet.sh(edited, "echo '# drift' >> /etc/bird/bird.conf")
+    run = fleet.start_playbook("site.yml")
+    assert run.stdout is not None
+    for line in run.stdout:  # stop the run as BIRD's configuration is being written
+        if "TASK [calico_bird : Configure BIRD]" in line:
+            os.killpg(run.pid, signal.SIGKILL)
+            break
+    run.wait()
+    assert run.returncode != 0, "the run finished before it could be interrupted"
+    again = fleet.playbook("site.yml")
+    assert again.returncode == 0, again.output
+    assert again.recap[untouched]["changed"] == 0
+    assert again.recap[rewired]["changed"] > 0
+    verify = fleet.playbook("verify.yml")
+    assert verify.returncode == 0, verify.output
+
+
+def test_reset_removes_only_what_the_project_made(fleet: Fleet) -> None:
+    host = fleet.hosts[0]
+    fleet.sh(host, FOREIGN_SETUP)
+    try:
+        foreign = fleet.sh(host, FOREIGN_STATE)
+        run = fleet.playbook("reset.yml", "--limit", host, "-e", "calico_reset_workloads=true")
+        assert run.returncode == 0, run.output
+        assert fleet.sh(host, FOREIGN_STATE) == foreign
+        left = fleet.sh(
+            host,
+            "ip -o link show | grep -c ' cali' ; ip netns list | wc -l ;"
+            " ip -4 route show proto bird | wc -l ; ls /etc/bird/bird.conf 2>/dev/null | wc -l ;"
+            " ls /etc/systemd/system/bird.service.d/calico.conf 2>/dev/null | wc -l ;"
+            " systemctl is-active bird",
+            check=False,
+        ).split()
+        assert left == ["0", "0", "0", "0", "0", "inactive"]
+        again = fleet.playbook("reset.yml", "--limit", host, "-e", "calico_reset_workloads=true")
+        assert again.recap[host]["changed"] == 0
+        converge = fleet.playbook("site.yml")
+        assert converge.returncode == 0, converge.output
+        assert fleet.sh(host, FOREIGN_STATE) == foreign
+        verify = fleet.playbook("verify.yml")
+        assert verify.returncode == 0, verify.output
+    finally:
+        fleet.sh(
+            host,
+            "iptables -D FORWARD -s 198.51.100.0/24 -j FOREIGN-CHAIN; iptables -F FOREIGN-CHAIN;"
+            " iptables -X FOREIGN-CHAIN; iptables -t nat -D POSTROUTING -s 198.51.100.0/24"
+            " -j MASQUERADE; ip route del blackhole 198.51.100.0/24;"
+            " rm -f /etc/bird/foreign.conf /etc/systemd/system/bird.service.d/zz-foreign.conf",
+            check=False,
+        )
+
+
+def test_dead_host_is_withdrawn_and_named_in_the_recap(fleet: Fleet) -> None:
+    dead, observer, other = fleet.hosts[-1], fleet.hosts[0], fleet.hosts[1]
+    block = fleet.block(dead)
+    assert fleet.has_route(observer, block)
+    fleet.podman("kill", dead)  # no shutdown: peers learn of it only by silence
+    took = wait_for(
+        f"{observer} withdrawing {block}", lambda: not fleet.has_route(observer, block), 300
+    )
+    print(f"\n{dead} died: {observer} withdrew its block {block} after {took:.2f} s")
+    run = fleet.playbook("site.yml")
+    assert run.returncode != 0
+    assert run.recap[dead]["unreachable"] + run.recap[dead]["failed"] > 0
+    for alive in (observer, other):
+        assert run.recap[alive]["unreachable"] == run.recap[alive]["failed"] == 0
+    netns, _ = fleet.workload(observer)
+    _, target = fleet.workload(other)
+    assert fleet.ping_count(observer, netns, target, 3) == (3, 3)
