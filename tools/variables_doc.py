@@ -36,9 +36,13 @@ the same value on every host (set them in `group_vars/all`): the model reports a
 value differs. A `calico_*` variable that no role knows is reported as a warning naming the
 closest known variable, since it is most likely a typo.
 
-Each role validates its own options against the same specs when it runs.
+Ansible checks each role's settings against these specs when the role runs. The inventory
+variables are checked by the network model instead, all at once, with one message per problem
+that names the host, the variable and the fix.
 """
 
+# The entry point that documents the inventory variables the network model validates itself.
+INVENTORY_ENTRY = "inventory"
 # Ansible's documentation markup: C(code), I(option), V(value), O(option=value).
 MARKUP = re.compile(r"\b[CIVO]\(([^)]*)\)")
 
@@ -117,25 +121,40 @@ def _rows(name: str, option: Mapping[str, Any]) -> Iterator[str]:
         yield from _rows(f"{name}{suffix}.{sub_name}", sub)
 
 
+def _ordered(specs: Mapping[str, Mapping[str, Any]]) -> Iterator[tuple[str, str, Any]]:
+    """The inventory's variables first (what users write), then each role's settings."""
+    for role, entry_points in specs.items():
+        if INVENTORY_ENTRY in entry_points:
+            yield role, INVENTORY_ENTRY, entry_points[INVENTORY_ENTRY]
+    for role, entry_points in specs.items():
+        for entry, spec in entry_points.items():
+            if entry != INVENTORY_ENTRY:
+                yield role, entry, spec
+
+
+def _title(role: str, entry: str) -> str:
+    if entry == INVENTORY_ENTRY:
+        return f"Inventory variables (read by the network model, role {role})"
+    return role if entry == "main" else f"{role} (tasks_from: {entry})"
+
+
 def render_doc(specs: Mapping[str, Mapping[str, Any]]) -> str:
     parts = [DOC_HEADER]
-    for role, entry_points in specs.items():
-        documented: set[str] = set()
-        for entry, spec in entry_points.items():
-            options = {
-                name: option
-                for name, option in (spec.get("options") or {}).items()
-                if name not in documented
-            }
-            documented.update(options)
-            title = role if entry == "main" else f"{role} (tasks_from: {entry})"
-            parts.append(f"\n## {title}\n\n{_cell(spec.get('short_description', ''))}.\n")
-            if not options:
-                parts.append("\nTakes the same variables as above.\n")
-                continue
-            parts.append("\n| variable | type | default | meaning |\n| --- | --- | --- | --- |\n")
-            for name, option in options.items():
-                parts.extend(row + "\n" for row in _rows(name, option))
+    documented: dict[str, set[str]] = {}
+    for role, entry, spec in _ordered(specs):
+        seen = documented.setdefault(role, set())
+        options = {
+            name: option for name, option in (spec.get("options") or {}).items() if name not in seen
+        }
+        seen.update(options)
+        summary = _cell(spec.get("short_description", ""))
+        parts.append(f"\n## {_title(role, entry)}\n\n{summary}.\n")
+        if not options:
+            parts.append("\nTakes the same variables as above.\n")
+            continue
+        parts.append("\n| variable | type | default | meaning |\n| --- | --- | --- | --- |\n")
+        for name, option in options.items():
+            parts.extend(row + "\n" for row in _rows(name, option))
     return "".join(parts)
 
 

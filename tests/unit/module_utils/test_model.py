@@ -176,6 +176,6 @@ def test_an_unknown_host_has_no_slice():
 def test_python_defaults_match_the_documented_role_defaults():
     specs = yaml.safe_load((REPO / "roles/calico_model/meta/argument_specs.yml").read_text())[
         "argument_specs"
-    ]["main"]["options"]
+    ]["inventory"]["options"]
     for variable, value in DEFAULTS.items():
         assert specs[variable]["default"] == value, variable
