@@ -21,7 +21,6 @@ from ansible_collections.calico.network.plugins.module_utils.problems import FLE
 # tests/unit/tools/test_unknown_variables.py scans the YAML and keeps this list complete.
 INTERNAL_VARIABLES = frozenset(
     {
-        "calico_bird_dropin",
         "calico_bird_package",
         "calico_bird_routes",
         "calico_bird_unit",

@@ -78,7 +78,7 @@ def run_validate(inventory: dict[str, Any], playbook: str = "playbooks/validate.
 
 
 def outcome_from_report(returncode: int, report: dict[str, Any]) -> Outcome:
-    """Errors and warnings of an ansible-playbook run reported by the ansible.posix.json callback."""
+    """Errors and warnings of a run, from the ansible.posix.json callback's report."""
     errors: list[str] = []
     warnings: list[str] = []
     for play in report.get("plays", []):
