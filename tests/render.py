@@ -19,6 +19,14 @@ import yaml
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / ".collections"))
 
+from ansible_collections.calico.network.plugins.module_utils.felix import (  # noqa: E402
+    render_tables,
+)
+from ansible_collections.calico.network.plugins.module_utils.iptables import (  # noqa: E402
+    desired_tables,
+    plan_all,
+    render_managed,
+)
 from ansible_collections.calico.network.plugins.module_utils.model import (  # noqa: E402
     build_model,
     host_slice,
@@ -69,8 +77,17 @@ def rendered_files(inventory: Path) -> dict[str, dict[str, str]]:
             "calico_host": host_slice(model, host),
             "ansible_managed": "Managed by calico-ansible",
         }
-        files[host] = {"bird.conf": render("calico_bird", "bird.conf.j2", variables)}
+        files[host] = {
+            "bird.conf": render("calico_bird", "bird.conf.j2", variables),
+            "iptables": iptables_managed(model, host),
+        }
     return files
+
+
+def iptables_managed(model: dict[str, Any], host: str) -> str:
+    """The managed lines calico_iptables writes for the host, in iptables-save form, ids included."""
+    desired = desired_tables(render_tables(model, host), "cali-")
+    return render_managed(plan_all({}, desired, "cali-"), "after")
 
 
 if __name__ == "__main__":

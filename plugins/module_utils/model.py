@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ansible_collections.calico.network.plugins.module_utils import ipam
+from ansible_collections.calico.network.plugins.module_utils.policy import check_floating_ips
 from ansible_collections.calico.network.plugins.module_utils.problems import (
     FLEET,
     InventoryError,
@@ -63,15 +64,22 @@ def _build(host_vars: Mapping[str, Mapping[str, Any]], problems: Problems) -> di
     allocation = ipam.allocate(fleet, problems)
     _check_scale(fleet, problems)
     check_unknown_variables(host_vars, problems)
+    hosts = {
+        host.name: _host_entry(host, allocation, fleet.policy)
+        for host in fleet.hosts
+        if host.interface is not None and host.name in allocation.blocks
+    }
+    pools = [
+        {"cidr": str(pool.cidr), "block_size": pool.block_size, "nat_outgoing": pool.nat_outgoing}
+        for pool in fleet.pools
+    ]
+    check_floating_ips(hosts, pools, problems)
     return {
         "version": MODEL_VERSION,
         "bgp_mode": fleet.bgp_mode,
-        "pools": [{"cidr": str(pool.cidr), "block_size": pool.block_size} for pool in fleet.pools],
-        "hosts": {
-            host.name: _host_entry(host, allocation)
-            for host in fleet.hosts
-            if host.interface is not None and host.name in allocation.blocks
-        },
+        "pools": pools,
+        "hosts": hosts,
+        "policy": {key: fleet.policy[key] for key in ("policies", "default_profile")},
         # BIRD reads the keys from a separate, tightly-moded file under these names, so no
         # rendered config or diff ever shows them.
         "bgp_passwords": {MESH_PASSWORD: fleet.bgp_password} if fleet.bgp_password else {},
@@ -80,7 +88,9 @@ def _build(host_vars: Mapping[str, Mapping[str, Any]], problems: Problems) -> di
     }
 
 
-def _host_entry(host: Any, allocation: ipam.Allocation) -> dict[str, Any]:
+def _host_entry(
+    host: Any, allocation: ipam.Allocation, policy: Mapping[str, Any]
+) -> dict[str, Any]:
     block = allocation.blocks[host.name]
     addresses = allocation.addresses.get(host.name, {})
     return {
@@ -91,12 +101,14 @@ def _host_entry(host: Any, allocation: ipam.Allocation) -> dict[str, Any]:
         "router_id": str(host.router_id or host.interface.ip),
         "blocks": [str(block)],
         "host_address": str(block.network_address),
+        "endpoint_to_host_action": policy["endpoint_to_host_action"][host.name],
         "workloads": [
             {
                 "name": workload.name,
                 "ip": str(addresses[workload.name]),
                 "interface": interface_name(host.name, workload.name),
                 "labels": workload.labels,
+                "floating_ips": list(workload.floating_ips),
             }
             for workload in host.workloads
             if workload.name in addresses

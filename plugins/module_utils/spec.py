@@ -13,6 +13,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ansible_collections.calico.network.plugins.module_utils.policy import (
+    read_floating_ips,
+    read_policy_settings,
+)
 from ansible_collections.calico.network.plugins.module_utils.problems import FLEET, Problems
 
 # The canonical defaults of the fleet-wide variables. roles/calico_model/defaults/main.yml
@@ -33,6 +37,8 @@ FLEET_VARIABLES = (
     "calico_bgp_password",
     "calico_mesh_warn_hosts",
     "calico_ipam_ledger",
+    "calico_policies",
+    "calico_default_profile",
 )
 
 LINK_LOCAL = ipaddress.IPv4Network("169.254.0.0/16")
@@ -50,6 +56,7 @@ BGP_PASSWORD_MAX = 80
 class Pool:
     cidr: ipaddress.IPv4Network
     block_size: int
+    nat_outgoing: bool = False
 
 
 @dataclass(frozen=True)
@@ -57,6 +64,7 @@ class WorkloadSpec:
     name: str
     ip: ipaddress.IPv4Address | None
     labels: dict[str, str]
+    floating_ips: tuple[str, ...] = ()
 
 
 @dataclass
@@ -78,6 +86,7 @@ class FleetSpec:
     ledger_blocks: dict[str, str]
     ledger_addresses: dict[str, dict[str, str]]
     hosts: list[HostSpec]
+    policy: dict[str, Any] = field(default_factory=dict)
 
 
 def read_fleet(hostvars: Mapping[str, Mapping[str, Any]], problems: Problems) -> FleetSpec:
@@ -104,6 +113,7 @@ def read_fleet(hostvars: Mapping[str, Mapping[str, Any]], problems: Problems) ->
             str(h): dict(v or {}) for h, v in (_mapping(ledger).get("addresses") or {}).items()
         },
         hosts=hosts,
+        policy=read_policy_settings(fleet, hostvars, problems),
     )
 
 
@@ -155,11 +165,17 @@ def _read_pool(index: int, item: Any, problems: Problems) -> Pool | None:
     if not isinstance(item, Mapping) or "cidr" not in item:
         problems.error(FLEET, where, "must be a mapping with a cidr", "write {cidr: 172.17.0.0/16}")
         return None
-    unknown = sorted(set(item) - {"cidr", "block_size"})
+    unknown = sorted(set(item) - {"cidr", "block_size", "nat_outgoing"})
     if unknown:
         problems.error(
-            FLEET, where, f"has unknown key(s) {', '.join(unknown)}", "use only cidr and block_size"
+            FLEET,
+            where,
+            f"has unknown key(s) {', '.join(unknown)}",
+            "use only cidr, block_size and nat_outgoing",
         )
+    nat_outgoing = item.get("nat_outgoing", False)
+    if not isinstance(nat_outgoing, bool):
+        problems.error(FLEET, f"{where}.nat_outgoing", "must be true or false", "write true")
     try:
         cidr = ipaddress.IPv4Network(str(item["cidr"]), strict=True)
     except ValueError as err:
@@ -199,7 +215,7 @@ def _read_pool(index: int, item: Any, problems: Problems) -> Pool | None:
             "choose a pool outside 169.254.0.0/16",
         )
         return None
-    return Pool(cidr=cidr, block_size=block_size)
+    return Pool(cidr=cidr, block_size=block_size, nat_outgoing=nat_outgoing is True)
 
 
 def _check_pool_overlaps(pools: list[Pool], problems: Problems) -> None:
@@ -369,15 +385,19 @@ def _read_workload(host: str, index: int, item: Any, problems: Problems) -> Work
             "use 1-63 lower-case letters, digits and inner dashes (a DNS label)",
         )
         return None
-    unknown = sorted(set(item) - {"name", "ip", "labels"})
+    unknown = sorted(set(item) - {"name", "ip", "labels", "floating_ips"})
     if unknown:
         problems.error(
-            host, where, f"has unknown key(s) {', '.join(unknown)}", "use only name, ip and labels"
+            host,
+            where,
+            f"has unknown key(s) {', '.join(unknown)}",
+            "use only name, ip, labels and floating_ips",
         )
     return WorkloadSpec(
         name=name,
         ip=_read_workload_ip(host, where, item.get("ip"), problems),
         labels=_read_labels(host, where, item.get("labels"), problems),
+        floating_ips=read_floating_ips(host, where, item.get("floating_ips"), problems),
     )
 
 

@@ -1,0 +1,522 @@
+"""Network policy of the fleet: label selectors, policies, floating IPs, and their verdicts.
+
+Reads ``calico_policies``, ``calico_default_profile`` and the per-host
+``calico_endpoint_to_host_action`` into validated, JSON-friendly structures for the network
+model, checks floating IPs against the pools and blocks, and evaluates what the rendered chains
+will do with a packet (``verdict``), which the verification plan and the tests use as the
+expected outcome.
+
+Semantics (Calico's, reduced to one tier and IPv4):
+
+* A policy applies to the workloads its ``selector`` matches, on every host. It has ingress
+  rules, egress rules or both; a direction it lists (even with no rules) is enforced for the
+  workloads it selects: the first ``allow`` or ``deny`` rule that matches decides, ``log`` logs
+  and goes on, and a packet no rule decides is dropped at the end of the policies.
+* Policies run by ``order`` (lower first; ties by name).
+* A workload that no policy selects for a direction gets the default profile: ``fleet`` lets in
+  what comes from the fleet (any pool address or host address) and lets out everything;
+  ``deny`` drops both directions.
+* A rule's peer is a ``selector`` (the matching workloads' addresses, on any host) and/or
+  ``cidr`` networks; a rule without a peer matches any address.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from ansible_collections.calico.network.plugins.module_utils.problems import FLEET, Problems
+
+ACTIONS = ("allow", "deny", "log")
+PROTOCOLS = ("tcp", "udp", "icmp", "sctp")
+PORT_PROTOCOLS = ("tcp", "udp", "sctp")
+PROFILES = ("fleet", "deny")
+ENDPOINT_TO_HOST_ACTIONS = ("ACCEPT", "DROP", "RETURN")
+DEFAULT_ORDER = 1000
+MAX_PORTS = 15  # the multiport match's limit
+POLICY_KEYS = {"name", "selector", "order", "ingress", "egress"}
+RULE_KEYS = {"action", "protocol", "ports", "selector", "cidr"}
+# A policy's name becomes part of a chain name and of shell-visible output.
+POLICY_NAME = re.compile(r"^[a-z0-9]([a-z0-9._-]{0,61}[a-z0-9])?$")
+LABEL_KEY = r"[A-Za-z0-9]([A-Za-z0-9._/-]*[A-Za-z0-9])?"
+_VALUE = r"""(?:'([^']*)'|"([^"]*)")"""
+SELECTOR_HELP = (
+    "write terms joined by &&: all(), has(key), !has(key), key == 'v', key != 'v', "
+    "key in {'a', 'b'}, key not in {'a', 'b'}"
+)
+_TERMS: list[tuple[str, re.Pattern[str]]] = [
+    ("all", re.compile(r"^all\(\)$")),
+    ("has", re.compile(r"^has\((" + LABEL_KEY + r")\)$")),
+    ("nothas", re.compile(r"^!\s*has\((" + LABEL_KEY + r")\)$")),
+    ("eq", re.compile(r"^(" + LABEL_KEY + r")\s*==\s*" + _VALUE + r"$")),
+    ("ne", re.compile(r"^(" + LABEL_KEY + r")\s*!=\s*" + _VALUE + r"$")),
+    ("in", re.compile(r"^(" + LABEL_KEY + r")\s+in\s*\{(.*)\}$")),
+    ("notin", re.compile(r"^(" + LABEL_KEY + r")\s+not\s+in\s*\{(.*)\}$")),
+]
+_SET_ITEM = re.compile(r"^\s*" + _VALUE + r"\s*$")
+
+
+class SelectorError(ValueError):
+    """A selector that this project cannot parse; the message says which term."""
+
+
+@dataclass(frozen=True)
+class Term:
+    kind: str
+    key: str = ""
+    values: tuple[str, ...] = ()
+
+    def matches(self, labels: Mapping[str, str]) -> bool:
+        value = labels.get(self.key)
+        checks = {
+            "all": True,
+            "has": value is not None,
+            "nothas": value is None,
+            "eq": value is not None and value == self.values[0],
+            "ne": value is None or value != self.values[0],
+            "in": value is not None and value in self.values,
+            "notin": value is None or value not in self.values,
+        }
+        return checks[self.kind]
+
+
+def parse_selector(text: str) -> tuple[Term, ...]:
+    """Parse Calico's selector syntax (the conjunctive subset); raise SelectorError otherwise."""
+    if not isinstance(text, str) or not text.strip():
+        raise SelectorError("is empty")
+    if "||" in text or "(" in text.replace("all()", "").replace("has(", ""):
+        raise SelectorError(f"{text!r} uses || or parentheses, which are not supported")
+    terms = []
+    for raw in text.split("&&"):
+        terms.append(_parse_term(raw.strip(), text))
+    return tuple(terms)
+
+
+def _parse_term(raw: str, whole: str) -> Term:
+    for kind, pattern in _TERMS:
+        match = pattern.match(raw)
+        if not match:
+            continue
+        if kind == "all":
+            return Term("all")
+        key = match.group(1)
+        if kind in ("has", "nothas"):
+            return Term(kind, key)
+        if kind in ("eq", "ne"):
+            value = match.group(3) if match.group(3) is not None else match.group(4)
+            return Term(kind, key, (value,))
+        items = [i for i in match.group(3).split(",") if i.strip()]
+        values = []
+        for item in items:
+            one = _SET_ITEM.match(item)
+            if not one:
+                raise SelectorError(f"{whole!r}: {item.strip()!r} in a set must be quoted")
+            values.append(one.group(1) if one.group(1) is not None else one.group(2))
+        return Term(kind, key, tuple(sorted(values)))
+    raise SelectorError(f"{whole!r}: cannot read the term {raw!r}")
+
+
+def selector_matches(text: str, labels: Mapping[str, str]) -> bool:
+    return all(term.matches(labels) for term in parse_selector(text))
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def read_policy_settings(
+    fleet_values: Mapping[str, Any],
+    host_values: Mapping[str, Mapping[str, Any]],
+    problems: Problems,
+) -> dict[str, Any]:
+    """The model's ``policy`` entry: the policies in evaluation order and the defaults."""
+    profile = fleet_values.get("calico_default_profile", "fleet")
+    if profile not in PROFILES:
+        problems.error(
+            FLEET,
+            "calico_default_profile",
+            f"{profile!r} is not a profile",
+            f"use one of: {', '.join(PROFILES)}",
+        )
+    policies = read_policies(fleet_values.get("calico_policies"), problems)
+    return {
+        "policies": sorted(policies, key=lambda p: (p["order"], p["name"])),
+        "default_profile": profile,
+        "endpoint_to_host_action": {
+            host: read_endpoint_to_host_action(host, values, problems)
+            for host, values in host_values.items()
+        },
+    }
+
+
+def read_endpoint_to_host_action(host: str, values: Mapping[str, Any], problems: Problems) -> str:
+    raw = values.get("calico_endpoint_to_host_action", "ACCEPT")
+    action = str(raw).upper()
+    if action not in ENDPOINT_TO_HOST_ACTIONS:
+        problems.error(
+            host,
+            "calico_endpoint_to_host_action",
+            f"{raw!r} is not an action",
+            f"use one of: {', '.join(ENDPOINT_TO_HOST_ACTIONS)}",
+        )
+        return "ACCEPT"
+    return action
+
+
+def read_policies(raw: Any, problems: Problems) -> list[dict[str, Any]]:
+    if raw in (None, ""):
+        return []
+    if not isinstance(raw, list):
+        problems.error(
+            FLEET,
+            "calico_policies",
+            "must be a list",
+            "write a list of {name, selector, ingress?, egress?}",
+        )
+        return []
+    policies: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for index, item in enumerate(raw):
+        policy = _read_policy(f"calico_policies[{index}]", item, problems)
+        if policy is None:
+            continue
+        if policy["name"] in seen:
+            problems.error(
+                FLEET,
+                f"calico_policies[{index}].name",
+                f"{policy['name']!r} is used twice",
+                "give every policy its own name",
+            )
+            continue
+        seen.add(policy["name"])
+        policies.append(policy)
+    return policies
+
+
+def _read_policy(where: str, item: Any, problems: Problems) -> dict[str, Any] | None:
+    if not isinstance(item, Mapping) or not item.get("name"):
+        problems.error(
+            FLEET, where, "has no name", "write {name: db, selector: \"app == 'db'\", ...}"
+        )
+        return None
+    name = str(item["name"])
+    if not POLICY_NAME.match(name):
+        problems.error(
+            FLEET,
+            f"{where}.name",
+            f"{name!r} cannot name an iptables chain",
+            "use 1-63 lower-case letters, digits, dots, dashes and underscores, starting and "
+            "ending with a letter or digit",
+        )
+        return None
+    unknown = sorted(set(item) - POLICY_KEYS)
+    if unknown:
+        problems.error(
+            FLEET,
+            where,
+            f"has unknown key(s) {', '.join(unknown)}",
+            f"use only {', '.join(sorted(POLICY_KEYS))}",
+        )
+    selector = _read_selector(f"{where}.selector", item.get("selector", "all()"), problems)
+    order = item.get("order", DEFAULT_ORDER)
+    if isinstance(order, bool) or not isinstance(order, (int, float)):
+        problems.error(FLEET, f"{where}.order", f"{order!r} is not a number", "write order: 100")
+        order = DEFAULT_ORDER
+    directions = [d for d in ("ingress", "egress") if d in item] or ["ingress"]
+    policy: dict[str, Any] = {"name": name, "selector": selector, "order": order}
+    for direction in directions:
+        rules = item.get(direction) or []
+        if not isinstance(rules, list):
+            problems.error(
+                FLEET, f"{where}.{direction}", "must be a list of rules", "write [{action: allow}]"
+            )
+            rules = []
+        policy[direction] = [
+            rule
+            for index, entry in enumerate(rules)
+            if (rule := _read_rule(f"{where}.{direction}[{index}]", entry, problems)) is not None
+        ]
+    return policy
+
+
+def _read_selector(where: str, raw: Any, problems: Problems) -> str:
+    text = str(raw).strip() if raw is not None else ""
+    try:
+        parse_selector(text)
+    except SelectorError as err:
+        problems.error(FLEET, where, f"selector {err}", SELECTOR_HELP)
+        return "all()"
+    return text
+
+
+def _read_rule(where: str, item: Any, problems: Problems) -> dict[str, Any] | None:
+    if not isinstance(item, Mapping):
+        problems.error(FLEET, where, "must be a mapping", "write {action: allow, protocol: tcp}")
+        return None
+    unknown = sorted(set(item) - RULE_KEYS)
+    if unknown:
+        problems.error(
+            FLEET,
+            where,
+            f"has unknown key(s) {', '.join(unknown)}",
+            f"use only {', '.join(sorted(RULE_KEYS))}",
+        )
+    action = str(item.get("action", ""))
+    if action not in ACTIONS:
+        problems.error(
+            FLEET, f"{where}.action", f"{action!r} is not an action", f"use one of {ACTIONS}"
+        )
+        return None
+    rule: dict[str, Any] = {"action": action}
+    protocol = item.get("protocol")
+    if protocol is not None:
+        protocol = str(protocol).lower()
+        if protocol not in PROTOCOLS:
+            problems.error(
+                FLEET,
+                f"{where}.protocol",
+                f"{protocol!r} is not a protocol",
+                f"use one of {', '.join(PROTOCOLS)}, or leave it out for any",
+            )
+            return None
+        rule["protocol"] = protocol
+    if "ports" in item:
+        ports = _read_ports(where, item["ports"], protocol, problems)
+        if ports is None:
+            return None
+        rule["ports"] = ports
+    if "selector" in item and "cidr" in item:
+        problems.error(
+            FLEET,
+            where,
+            "has both selector and cidr",
+            "split it into two rules: one with a selector, one with cidr",
+        )
+        return None
+    if "selector" in item:
+        rule["selector"] = _read_selector(f"{where}.selector", item["selector"], problems)
+    if "cidr" in item:
+        cidrs = _read_cidrs(f"{where}.cidr", item["cidr"], problems)
+        if cidrs is None:
+            return None
+        rule["cidr"] = cidrs
+    return rule
+
+
+def _read_ports(where: str, raw: Any, protocol: str | None, problems: Problems) -> list[str] | None:
+    fix = "write ports: [5432, '8000:8080'] together with protocol: tcp, udp or sctp"
+    if protocol not in PORT_PROTOCOLS:
+        problems.error(FLEET, f"{where}.ports", "need a protocol with ports", fix)
+        return None
+    items = raw if isinstance(raw, list) else [raw]
+    if not items or len(items) > MAX_PORTS:
+        problems.error(FLEET, f"{where}.ports", f"must list 1-{MAX_PORTS} ports or ranges", fix)
+        return None
+    ports: list[str] = []
+    for item in items:
+        text = str(item).strip()
+        bounds = text.split(":") if not isinstance(item, bool) else ["x"]
+        if (
+            len(bounds) > 2
+            or not all(b.isdigit() and 0 < int(b) < 65536 for b in bounds)
+            or (len(bounds) == 2 and int(bounds[0]) >= int(bounds[1]))
+        ):
+            problems.error(
+                FLEET, f"{where}.ports", f"{item!r} is not a port (1-65535) or range lo:hi", fix
+            )
+            return None
+        ports.append(":".join(str(int(b)) for b in bounds))
+    return ports
+
+
+def _read_cidrs(where: str, raw: Any, problems: Problems) -> list[str] | None:
+    items = raw if isinstance(raw, list) else [raw]
+    cidrs = []
+    for item in items:
+        try:
+            cidrs.append(str(ipaddress.IPv4Network(str(item), strict=False)))
+        except ValueError:
+            problems.error(
+                FLEET, where, f"{item!r} is not an IPv4 network", "write e.g. 10.0.0.0/8"
+            )
+            return None
+    return cidrs
+
+
+def read_floating_ips(host: str, where: str, raw: Any, problems: Problems) -> tuple[str, ...]:
+    """A workload's ``floating_ips``: bare IPv4 addresses."""
+    if raw in (None, ""):
+        return ()
+    items = raw if isinstance(raw, list) else [raw]
+    addresses = []
+    for item in items:
+        try:
+            addresses.append(str(ipaddress.IPv4Address(str(item))))
+        except ValueError:
+            problems.error(
+                host,
+                f"{where}.floating_ips",
+                f"{item!r} is not an IPv4 address",
+                "write bare addresses from a pool, outside every host's block",
+            )
+    return tuple(addresses)
+
+
+def check_floating_ips(
+    model_hosts: Mapping[str, Any], pools: Iterable[Any], problems: Problems
+) -> None:
+    """Floating IPs must lie in a pool, outside every block, and be unique in the fleet.
+
+    Outside the blocks because a host never imports routes inside its own block (it holds the
+    block's blackhole), so the owner of that block could not reach the floating IP.
+    """
+    networks = [ipaddress.IPv4Network(str(p["cidr"])) for p in pools]
+    blocks = {
+        ipaddress.IPv4Network(block): host
+        for host, entry in model_hosts.items()
+        for block in entry["blocks"]
+    }
+    seen: dict[str, str] = {}
+    for host, entry in sorted(model_hosts.items()):
+        for workload in entry["workloads"]:
+            where = f"calico_workloads[{workload['name']}].floating_ips"
+            for address in workload.get("floating_ips", []):
+                ip = ipaddress.IPv4Address(address)
+                owner = f"{host}/{workload['name']}"
+                if not any(ip in net for net in networks):
+                    problems.error(
+                        host,
+                        where,
+                        f"{address} lies in no pool, so BIRD would not advertise it",
+                        "choose an address inside one of calico_pools",
+                    )
+                    continue
+                inside = [b for b in blocks if ip in b]
+                if inside:
+                    problems.error(
+                        host,
+                        where,
+                        f"{address} lies in block {inside[0]} of {blocks[inside[0]]}",
+                        "choose a pool address outside every host's block (e.g. the pool's "
+                        "last block)",
+                    )
+                    continue
+                if address in seen:
+                    problems.error(
+                        host,
+                        where,
+                        f"{address} is also the floating IP of {seen[address]}",
+                        "give every floating IP to one workload only",
+                    )
+                    continue
+                seen[address] = owner
+
+
+# --------------------------------------------------------------------------- evaluation
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """One end of a packet: an address, and the labels when it is a workload of the fleet."""
+
+    ip: str
+    labels: Mapping[str, str] | None = None
+
+
+def policies_for(
+    policies: Iterable[Mapping[str, Any]], labels: Mapping[str, str], direction: str
+) -> list[Mapping[str, Any]]:
+    return [p for p in policies if direction in p and selector_matches(p["selector"], labels)]
+
+
+def peer_addresses(
+    rule: Mapping[str, Any], workloads: Iterable[Mapping[str, Any]]
+) -> list[str] | None:
+    """The peer networks of a rule, or None when it has no peer (any address)."""
+    if "selector" not in rule and "cidr" not in rule:
+        return None
+    addresses = list(rule.get("cidr", []))
+    if "selector" in rule:
+        addresses += sorted(
+            {f"{w['ip']}/32" for w in workloads if selector_matches(rule["selector"], w["labels"])},
+            key=lambda a: ipaddress.IPv4Network(a),
+        )
+    return addresses
+
+
+def _rule_matches(
+    rule: Mapping[str, Any],
+    peer: Endpoint,
+    protocol: str,
+    port: int | None,
+    workloads: Iterable[Mapping[str, Any]],
+) -> bool:
+    if "protocol" in rule and rule["protocol"] != protocol:
+        return False
+    if "ports" in rule and (port is None or not any(_port_in(port, s) for s in rule["ports"])):
+        return False
+    addresses = peer_addresses(rule, workloads)
+    if addresses is None:
+        return True
+    ip = ipaddress.IPv4Address(peer.ip)
+    return any(ip in ipaddress.IPv4Network(a) for a in addresses)
+
+
+def _port_in(port: int, spec: str) -> bool:
+    low, _, high = spec.partition(":")
+    return int(low) <= port <= int(high or low)
+
+
+def direction_allows(
+    model: Mapping[str, Any],
+    me: Mapping[str, str],
+    peer: Endpoint,
+    direction: str,
+    protocol: str,
+    port: int | None,
+) -> bool:
+    """What the chains of workload ``me`` (its labels) do with a packet to or from ``peer``."""
+    settings = model["policy"]
+    workloads = [w for h in model["hosts"].values() for w in h["workloads"]]
+    applied = policies_for(settings["policies"], me, direction)
+    if not applied:
+        if settings["default_profile"] == "deny":
+            return False
+        if direction == "egress":
+            return True
+        return in_fleet(model, peer.ip)
+    for policy in applied:
+        for rule in policy[direction]:
+            if rule["action"] == "log":
+                continue
+            if _rule_matches(rule, peer, protocol, port, workloads):
+                return rule["action"] == "allow"
+    return False
+
+
+def in_fleet(model: Mapping[str, Any], address: str) -> bool:
+    ip = ipaddress.IPv4Address(address)
+    if any(ip in ipaddress.IPv4Network(p["cidr"]) for p in model["pools"]):
+        return True
+    return any(h["ip"] == address for h in model["hosts"].values())
+
+
+def verdict(
+    model: Mapping[str, Any],
+    source: Mapping[str, Any],
+    destination: Mapping[str, Any],
+    protocol: str,
+    port: int | None = None,
+) -> bool:
+    """Whether a new connection from workload ``source`` to workload ``destination`` passes.
+
+    Both are workload entries of the model; the source's egress and the destination's ingress
+    must both allow it.
+    """
+    return direction_allows(
+        model, source["labels"], Endpoint(destination["ip"]), "egress", protocol, port
+    ) and direction_allows(
+        model, destination["labels"], Endpoint(source["ip"]), "ingress", protocol, port
+    )
