@@ -9,6 +9,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ansible_collections.calico.network.plugins.module_utils.model import host_slice
+from ansible_collections.calico.network.plugins.module_utils.policy import policies_for, verdict
 
 
 def bgp_sessions(show_protocols: str) -> list[dict[str, str]]:
@@ -28,23 +29,70 @@ def is_established(session: Mapping[str, str]) -> bool:
     return session["info"].startswith("Established")
 
 
-def probe_plan(model: Mapping[str, Any], host: str) -> list[dict[str, str]]:
-    """Ping probes from every workload of ``host`` to every other workload of the fleet."""
+def probe_plan(model: Mapping[str, Any], host: str) -> list[dict[str, Any]]:
+    """The probes ``host`` sends, each with the outcome the policy predicts (``expect``).
+
+    * a ping from every workload of ``host`` to every other workload of the fleet;
+    * a TCP connect to every port a policy rule names, from every workload of ``host`` to every
+      other workload that policy selects (the destination runs a short-lived listener);
+    * a ping from every workload of ``host`` to every floating IP of another host.
+    """
     hosts = model["hosts"]
-    targets = [
-        (other, workload) for other in sorted(hosts) for workload in hosts[other]["workloads"]
-    ]
+    targets = [(other, w) for other in sorted(hosts) for w in hosts[other]["workloads"]]
+    probes: list[dict[str, Any]] = []
+    for source in hosts[host]["workloads"]:
+        for other, workload in targets:
+            if (other, workload["name"]) == (host, source["name"]):
+                continue
+            probes.append(_probe(model, host, source, other, workload, workload["ip"], None))
+            for port in listener_ports(model, workload):
+                probes.append(_probe(model, host, source, other, workload, workload["ip"], port))
+            if other != host:
+                for address in workload.get("floating_ips", []):
+                    probes.append(_probe(model, host, source, other, workload, address, None))
+    return probes
+
+
+def _probe(
+    model: Mapping[str, Any],
+    host: str,
+    source: Mapping[str, Any],
+    other: str,
+    workload: Mapping[str, Any],
+    address: str,
+    port: int | None,
+) -> dict[str, Any]:
+    protocol = "tcp" if port is not None else "icmp"
+    return {
+        "src_host": host,
+        "src": source["name"],
+        "dst_host": other,
+        "dst": workload["name"],
+        "dst_ip": address,
+        "kind": "tcp" if port is not None else "ping",
+        "port": port,
+        "floating": address != workload["ip"],
+        "expect": verdict(model, source, workload, protocol, port),
+    }
+
+
+def listener_ports(model: Mapping[str, Any], workload: Mapping[str, Any]) -> list[int]:
+    """TCP ports of the policies selecting ``workload``: the first port of each rule."""
+    ports = {
+        int(rule["ports"][0].split(":")[0])
+        for policy in policies_for(model["policy"]["policies"], workload["labels"], "ingress")
+        for rule in policy["ingress"]
+        if rule.get("protocol") == "tcp" and rule.get("ports")
+    }
+    return sorted(ports)
+
+
+def listener_plan(model: Mapping[str, Any], host: str) -> list[dict[str, Any]]:
+    """The TCP listeners ``host`` starts for verification: one per local workload and port."""
     return [
-        {
-            "src_host": host,
-            "src": source["name"],
-            "dst_host": other,
-            "dst": workload["name"],
-            "dst_ip": workload["ip"],
-        }
-        for source in hosts[host]["workloads"]
-        for other, workload in targets
-        if (other, workload["name"]) != (host, source["name"])
+        {"netns": workload["name"], "port": port}
+        for workload in model["hosts"][host]["workloads"]
+        for port in listener_ports(model, workload)
     ]
 
 
@@ -56,29 +104,40 @@ def report(model: Mapping[str, Any], results: Mapping[str, Mapping[str, Any]]) -
     of its sessions down and all of its pairs unreachable, instead of vanishing from the totals.
     """
     lines: list[str] = []
-    totals = {"established": 0, "sessions": 0, "reachable": 0, "pairs": 0}
+    totals = {"established": 0, "sessions": 0, "reachable": 0, "pairs": 0, "allowed": 0}
     failures: list[str] = []
+    policy_lines: list[str] = []
     for host in sorted(model["hosts"]):
         result = results.get(host) or {}
         expected = {peer["name"] for peer in host_slice(model, host)["peers"]}
         sessions = [s for s in bgp_sessions(result.get("protocols", "")) if s["name"] in expected]
         up = sum(1 for s in sessions if is_established(s))
-        probes = result.get("probes") or [{**p, "ok": False} for p in probe_plan(model, host)]
-        ok = sum(1 for p in probes if p["ok"])
+        probes = result.get("probes") or [{**p, "ok": None} for p in probe_plan(model, host)]
+        ok = sum(1 for p in probes if p["ok"] == p["expect"])
+        allowed = sum(1 for p in probes if p["expect"])
         totals["established"] += up
         totals["sessions"] += len(expected)
         totals["reachable"] += ok
         totals["pairs"] += len(probes)
+        totals["allowed"] += allowed
         lines.append(
-            f"{host:<20} bgp {up}/{len(expected)} established   reachability {ok}/{len(probes)}"
+            f"{host:<20} bgp {up}/{len(expected)} established   probes as expected "
+            f"{ok}/{len(probes)}"
         )
         lines.extend(_session_lines(sessions, expected))
+        policy_lines.extend(_policy_lines(probes))
         failures.extend(_failure_lines(probes))
+    if policy_lines:
+        lines.append("policy and floating-IP probes (expected -> seen):")
+        lines.extend(policy_lines)
     if failures:
-        lines.append("unreachable pairs:")
+        lines.append("probes that did not go as expected:")
         lines.extend(failures)
     bgp_line = f"bgp: {totals['established']}/{totals['sessions']} sessions established"
-    reach_line = f"reachability: {totals['reachable']}/{totals['pairs']} workload pairs reachable"
+    reach_line = (
+        f"reachability: {totals['reachable']}/{totals['pairs']} probes as expected "
+        f"({totals['allowed']} allowed, {totals['pairs'] - totals['allowed']} denied by policy)"
+    )
     lines.extend([bgp_line, reach_line])
     return {
         "lines": lines,
@@ -99,9 +158,32 @@ def _session_lines(sessions: Iterable[Mapping[str, str]], expected: set[str]) ->
     ]
 
 
+def _describe(probe: Mapping[str, Any]) -> str:
+    what = f"tcp/{probe['port']}" if probe.get("kind") == "tcp" else "ping"
+    if probe.get("floating"):
+        what += " to its floating IP"
+    return (
+        f"    {probe['src_host']}/{probe['src']} -> {probe['dst_host']}/{probe['dst']} "
+        f"({probe['dst_ip']}) {what}"
+    )
+
+
+def _seen(ok: bool | None) -> str:
+    return "no result" if ok is None else ("connected" if ok else "blocked")
+
+
+def _policy_lines(probes: Iterable[Mapping[str, Any]]) -> list[str]:
+    """Probes worth showing: TCP and floating-IP probes, and everything policy denies."""
+    return [
+        f"{_describe(p)}: {'allow' if p['expect'] else 'deny'} -> {_seen(p['ok'])}"
+        for p in probes
+        if p.get("kind") == "tcp" or p.get("floating") or not p["expect"]
+    ]
+
+
 def _failure_lines(probes: Iterable[Mapping[str, Any]]) -> list[str]:
     return [
-        f"    {p['src_host']}/{p['src']} -> {p['dst_host']}/{p['dst']} ({p['dst_ip']})"
+        f"{_describe(p)}: expected {'allow' if p['expect'] else 'deny'}, {_seen(p['ok'])}"
         for p in probes
-        if not p["ok"]
+        if p["ok"] != p["expect"]
     ]

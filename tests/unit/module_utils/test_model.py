@@ -127,12 +127,14 @@ def test_host_entry_has_block_router_id_and_workload_interfaces():
         "router_id": "192.168.100.100",
         "blocks": ["172.17.0.0/24"],
         "host_address": "172.17.0.0",
+        "endpoint_to_host_action": "ACCEPT",
         "workloads": [
             {
                 "name": "web-1",
                 "ip": "172.17.0.1",
                 "interface": interface_name("host1", "web-1"),
                 "labels": {},
+                "floating_ips": [],
             }
         ],
     }

@@ -74,7 +74,7 @@ def test_a_healthy_fleet_reports_full_counts_and_passes():
     assert result["ok"]
     assert result["lines"][-2:] == [
         "bgp: 6/6 sessions established",
-        "reachability: 6/6 workload pairs reachable",
+        "reachability: 6/6 probes as expected (6 allowed, 0 denied by policy)",
     ]
 
 
@@ -85,5 +85,7 @@ def test_a_host_without_results_counts_as_down_instead_of_vanishing():
     result = report(m, results)
     assert not result["ok"]
     assert result["bgp"] == "bgp: 4/6 sessions established"
-    assert result["reachability"] == "reachability: 4/6 workload pairs reachable"
-    assert "    host2/w2 -> host0/w0 (172.17.0.1)" in result["lines"]
+    assert result["reachability"] == (
+        "reachability: 4/6 probes as expected (6 allowed, 0 denied by policy)"
+    )
+    assert "    host2/w2 -> host0/w0 (172.17.0.1) ping: expected allow, no result" in result["lines"]
