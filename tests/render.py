@@ -85,7 +85,7 @@ def rendered_files(inventory: Path) -> dict[str, dict[str, str]]:
 
 
 def iptables_managed(model: dict[str, Any], host: str) -> str:
-    """The managed lines calico_iptables writes for the host, in iptables-save form, ids included."""
+    """What calico_iptables writes for the host: iptables-save form, ids included."""
     desired = desired_tables(render_tables(model, host), "cali-")
     return render_managed(plan_all({}, desired, "cali-"), "after")
 

@@ -71,16 +71,13 @@ class Term:
 
     def matches(self, labels: Mapping[str, str]) -> bool:
         value = labels.get(self.key)
-        checks = {
-            "all": True,
-            "has": value is not None,
-            "nothas": value is None,
-            "eq": value is not None and value == self.values[0],
-            "ne": value is None or value != self.values[0],
-            "in": value is not None and value in self.values,
-            "notin": value is None or value not in self.values,
-        }
-        return checks[self.kind]
+        if self.kind == "all":
+            return True
+        if self.kind in ("has", "nothas"):
+            return (value is not None) == (self.kind == "has")
+        if self.kind in ("eq", "in"):
+            return value is not None and value in self.values
+        return value is None or value not in self.values  # ne, notin
 
 
 def parse_selector(text: str) -> tuple[Term, ...]:
