@@ -263,7 +263,10 @@ def _read_rule(where: str, item: Any, problems: Problems) -> dict[str, Any] | No
     action = str(item.get("action", ""))
     if action not in ACTIONS:
         problems.error(
-            FLEET, f"{where}.action", f"{action!r} is not an action", f"use one of {ACTIONS}"
+            FLEET,
+            f"{where}.action",
+            f"{action!r} is not an action",
+            f"use one of: {', '.join(ACTIONS)}",
         )
         return None
     rule: dict[str, Any] = {"action": action}
@@ -377,8 +380,8 @@ def check_floating_ips(
     }
     seen: dict[str, str] = {}
     for host, entry in sorted(model_hosts.items()):
-        for workload in entry["workloads"]:
-            where = f"calico_workloads[{workload['name']}].floating_ips"
+        for index, workload in enumerate(entry["workloads"]):
+            where = f"calico_workloads[{index}].floating_ips"
             for address in workload.get("floating_ips", []):
                 ip = ipaddress.IPv4Address(address)
                 owner = f"{host}/{workload['name']}"

@@ -27,6 +27,7 @@ INTERNAL_VARIABLES = frozenset(
         "calico_bird_version",
         "calico_bird_version_installed",
         "calico_dry_run",
+        "calico_felix_rpfilter",
         "calico_files",
         "calico_ledger_after",
         "calico_ledger_before",
@@ -35,6 +36,7 @@ INTERNAL_VARIABLES = frozenset(
         "calico_routes",
         "calico_snapshot",
         "calico_verify",
+        "calico_verify_listening",
         "calico_verify_probes",
         "calico_verify_protocols",
     }

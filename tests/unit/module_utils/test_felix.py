@@ -60,16 +60,13 @@ def test_a_selected_workload_runs_its_policies_then_drops():
     model, t = tables()
     db = workload(model, "db-1")
     chain = t["filter"]["chains"][workload_chain("ingress", db["interface"])]
-    assert (
-        chain[-5:]
-        == [
-            "-j MARK --set-xmark 0x0/0x20000",
-            "-m mark --mark 0x0/0x20000 -j cali-pi-db",
-            "-m mark --mark 0x10000/0x10000 -j RETURN",
-            "-m mark --mark 0x0/0x20000 -j DROP",
-            "-j DROP",
-        ]
-    )
+    assert chain[-5:] == [
+        "-j MARK --set-xmark 0x0/0x20000",
+        "-m mark --mark 0x0/0x20000 -j cali-pi-db",
+        "-m mark --mark 0x10000/0x10000 -j RETURN",
+        "-m mark --mark 0x0/0x20000 -j DROP",
+        "-j DROP",
+    ]
     assert "-j cali-pri-fleet" not in chain
 
 

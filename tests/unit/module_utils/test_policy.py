@@ -142,7 +142,9 @@ def test_floating_ips_must_lie_in_a_pool_outside_every_block(address, expected):
     host_vars = fleet()
     host_vars["h1"]["calico_workloads"][0]["floating_ips"] = [address]
     found = errors(host_vars)
-    assert any(m.startswith("h1: calico_workloads[") and expected in m for m in found), found
+    assert any(
+        m.startswith("h1: calico_workloads[0].floating_ips") and expected in m for m in found
+    ), found
 
 
 def test_a_floating_ip_given_to_two_workloads_is_an_error():
