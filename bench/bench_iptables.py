@@ -11,7 +11,15 @@ Each size runs in its own scratch network namespace (its own iptables state), th
 The builtin-module loop runs only up to ``--builtin-max`` workloads; bigger sizes are skipped
 (and an extrapolated time is printed) because it needs one module execution per rule and chain.
 
+With ``--felix-sizes`` it also applies the complete layout the calico_felix role renders
+(``module_utils/felix.py``: all four tables, anti-spoofing, dispatch, per-workload chains with
+policy, a policy whose peer selector matches a tenth of the workloads, the fleet profile, a
+floating IP per hundred workloads) for N workloads on one host, through the module only (the
+builtin module cannot express mark matches, gotos into fresh chains and hook ordering the same
+way).
+
 Usage (root):  .venv/bin/python bench/bench_iptables.py [--sizes 100,1000,5000] [--builtin-max 100]
+               [--felix-sizes 100,1000,5000]
 """
 
 from __future__ import annotations
@@ -27,6 +35,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / ".collections"))
+
+from ansible_collections.calico.network.plugins.module_utils.felix import (  # noqa: E402
+    render_tables,
+)
+
 VENV_BIN = REPO / ".venv" / "bin"
 TIMEOUT_S = 3600  # hard bound per ansible-playbook run
 
@@ -125,6 +139,48 @@ def module_tables(chains: list[str], rules: list[dict]) -> dict:
     return {"filter": {"chains": filter_chains, "hooks": hooks}}
 
 
+def felix_model(workloads: int) -> dict:
+    """One host with N workloads (every tenth a db, every tenth+1 a web), a db policy."""
+    entries = []
+    for i in range(workloads):
+        app = {0: "db", 1: "web"}.get(i % 10, "app")
+        address = f"10.{64 + i // 65536}.{i // 256 % 256}.{i % 256 + 0}"
+        entries.append(
+            {
+                "name": f"w{i}",
+                "ip": address,
+                "interface": iface(i),
+                "labels": {"app": app},
+                "floating_ips": [f"10.127.{i // 25600}.{i // 100 % 256}"] if i % 100 == 2 else [],
+            }
+        )
+    policy = {
+        "name": "db",
+        "selector": "app == 'db'",
+        "order": 100,
+        "ingress": [
+            {"action": "allow", "protocol": "tcp", "ports": ["5432"], "selector": "app == 'web'"}
+        ],
+    }
+    return {
+        "pools": [{"cidr": "10.64.0.0/10", "block_size": 20, "nat_outgoing": True}],
+        "hosts": {
+            "bench": {
+                "ip": "192.0.2.1",
+                "workloads": entries,
+                "endpoint_to_host_action": "ACCEPT",
+            }
+        },
+        "policy": {"policies": [policy], "default_profile": "fleet"},
+    }
+
+
+def rendered_rule_count(tables: dict) -> int:
+    return sum(
+        len(rules) for body in tables.values() for rules in body.get("chains", {}).values()
+    ) + sum(len(body.get("hooks", [])) + len(body.get("append", [])) for body in tables.values())
+
+
 @dataclass
 class Timing:
     apply_s: float
@@ -157,9 +213,9 @@ class Netns:
             sys.exit(f"{play.name} failed in {self.name}:\n{done.stdout[-3000:]}{done.stderr}")
         return elapsed
 
-    def rule_count(self) -> int:
+    def rule_count(self, table: str | None = "filter") -> int:
         out = subprocess.run(
-            ["ip", "netns", "exec", self.name, "iptables-save", "-t", "filter"],
+            ["ip", "netns", "exec", self.name, "iptables-save", *(["-t", table] if table else [])],
             capture_output=True,
             text=True,
             check=True,
@@ -167,7 +223,9 @@ class Netns:
         return sum(1 for line in out.splitlines() if line.startswith("-A "))
 
 
-def measure(tag: str, play_text: str, extra: dict, workdir: Path) -> Timing:
+def measure(
+    tag: str, play_text: str, extra: dict, workdir: Path, table: str | None = "filter"
+) -> Timing:
     play = workdir / f"{tag}.yml"
     play.write_text(play_text)
     extra_vars = workdir / f"{tag}.json"
@@ -175,13 +233,14 @@ def measure(tag: str, play_text: str, extra: dict, workdir: Path) -> Timing:
     with Netns(tag) as ns:
         apply_s = ns.playbook(play, extra_vars)
         rerun_s = ns.playbook(play, extra_vars)
-        return Timing(apply_s, rerun_s, ns.rule_count())
+        return Timing(apply_s, rerun_s, ns.rule_count(table))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default="100,1000,5000", help="workload counts, comma-separated")
     parser.add_argument("--builtin-max", type=int, default=100, help="largest size for the loop")
+    parser.add_argument("--felix-sizes", default="", help="sizes for the full rendered layout")
     args = parser.parse_args()
     if os.geteuid() != 0:
         sys.exit("bench_iptables.py needs root (it creates network namespaces)")
@@ -228,11 +287,28 @@ def main() -> None:
             f"| {n} | {n_chains} | {n_rules} | {mod.apply_s:.1f} s | {mod.rerun_s:.1f} s "
             f"| {loop} | {ratio} |"
         )
+    if args.felix_sizes:
+        felix_table([int(s) for s in args.felix_sizes.split(",")])
     version = subprocess.run(["iptables", "--version"], capture_output=True, text=True).stdout
     print(
         f"\n{version.strip()}, {os.cpu_count()} CPUs, 1-min load average "
         f"{load_before:.1f} at start, {os.getloadavg()[0]:.1f} at end"
     )
+
+
+def felix_table(sizes: list[int]) -> None:
+    print("\nFull calico_felix layout (all four tables), module only:\n")
+    print("| workloads | chains | rules | module apply | module re-run |")
+    print("|---|---|---|---|---|")
+    with tempfile.TemporaryDirectory(prefix="calico-ipt-bench-") as tmp:
+        for n in sizes:
+            tables = render_tables(felix_model(n), "bench")
+            expected = rendered_rule_count(tables)
+            chains = sum(len(body.get("chains", {})) for body in tables.values())
+            timing = measure(f"felix{n}", MODULE_PLAY, {"bench_tables": tables}, Path(tmp), None)
+            assert timing.rules_in_kernel == expected, (timing.rules_in_kernel, expected)
+            times = f"{timing.apply_s:.1f} s | {timing.rerun_s:.1f} s"
+            print(f"| {n} | {chains} | {expected} | {times} |", flush=True)
 
 
 if __name__ == "__main__":
