@@ -90,3 +90,30 @@ def test_a_host_without_results_counts_as_down_instead_of_vanishing():
     )
     failure = "    host2/w2 -> host0/w0 (172.17.0.1) ping: expected allow, no result"
     assert failure in result["lines"]
+
+
+def test_policy_ports_and_floating_ips_get_probes_with_the_predicted_outcome():
+    from ansible_collections.calico.network.plugins.module_utils.verify import listener_plan
+    from tests.unit.module_utils.test_policy import fleet
+
+    m = build_model(fleet())
+    plan = {(p["src"], p["dst"], p["dst_ip"], p["kind"], p["port"]): p for p in probe_plan(m, "h2")}
+    db1 = next(w for w in m["hosts"]["h1"]["workloads"] if w["name"] == "db-1")
+    assert plan[("cache-2", "db-1", db1["ip"], "tcp", 5432)]["expect"] is False
+    assert plan[("cache-2", "db-1", db1["ip"], "ping", None)]["expect"] is False
+    floating = plan[("cache-2", "web-1", "10.66.255.10", "ping", None)]
+    assert floating["floating"] and floating["expect"]
+    assert listener_plan(m, "h1") == [{"netns": "db-1", "port": 5432}]
+
+
+def test_a_denied_pair_that_connects_fails_the_report():
+    from tests.unit.module_utils.test_policy import fleet
+
+    m = build_model(fleet())
+    results = {
+        host: {"protocols": "", "probes": [{**p, "ok": True} for p in probe_plan(m, host)]}
+        for host in m["hosts"]
+    }
+    result = report(m, results)
+    assert not result["ok"]
+    assert any("tcp/5432: expected deny, connected" in line for line in result["lines"])
