@@ -174,10 +174,10 @@ def test_reset_removes_only_what_the_project_made(fleet: Fleet) -> None:
             "ip -o link show | grep -c ' cali' ; ip netns list | wc -l ;"
             " ip -4 route show proto bird | wc -l ; ls /etc/bird/bird.conf 2>/dev/null | wc -l ;"
             " ls /etc/systemd/system/bird.service.d/calico.conf 2>/dev/null | wc -l ;"
-            " systemctl is-active bird",
+            " iptables-save | grep -c 'cali' ; systemctl is-active bird",
             check=False,
         ).split()
-        assert left == ["0", "0", "0", "0", "0", "inactive"]
+        assert left == ["0", "0", "0", "0", "0", "0", "inactive"]
         again = fleet.playbook("reset.yml", "--limit", host, "-e", "calico_reset_workloads=true")
         assert again.recap[host]["changed"] == 0
         converge = fleet.playbook("site.yml")
