@@ -31,6 +31,10 @@ from ansible_collections.calico.network.plugins.module_utils.model import (  # n
     build_model,
     host_slice,
 )
+from ansible_collections.calico.network.plugins.module_utils.racks import (  # noqa: E402
+    assign_rack_groups,
+    rack_groups_from_inventory_json,
+)
 
 ANSIBLE_INVENTORY = REPO / ".venv" / "bin" / "ansible-inventory"
 
@@ -46,10 +50,11 @@ def inventory_vars(inventory: Path) -> dict[str, dict[str, Any]]:
     ).stdout
     data = json.loads(out)
     hostvars = data["_meta"]["hostvars"]
-    return {
+    picked = {
         host: {k: v for k, v in values.items() if k.startswith("calico_")}
         for host, values in sorted(hostvars.items())
     }
+    return assign_rack_groups(picked, rack_groups_from_inventory_json(data))
 
 
 def role_defaults(role: str) -> dict[str, Any]:
@@ -80,6 +85,7 @@ def rendered_files(inventory: Path) -> dict[str, dict[str, str]]:
         files[host] = {
             "bird.conf": render("calico_bird", "bird.conf.j2", variables),
             "iptables": iptables_managed(model, host),
+            "calico_secrets.conf": render("calico_bird", "secrets.conf.j2", variables),
         }
     return files
 

@@ -15,7 +15,7 @@ import ipaddress
 from collections.abc import Mapping
 from typing import Any
 
-from ansible_collections.calico.network.plugins.module_utils import ipam
+from ansible_collections.calico.network.plugins.module_utils import ipam, peers, racks
 from ansible_collections.calico.network.plugins.module_utils.policy import check_floating_ips
 from ansible_collections.calico.network.plugins.module_utils.problems import (
     FLEET,
@@ -30,6 +30,16 @@ from ansible_collections.calico.network.plugins.module_utils.unknown_variables i
 INTERFACE_PREFIX = "cali"
 MODEL_VERSION = 1
 MESH_PASSWORD = "calico_password_mesh"
+# Every session in a slice has every key, so templates need no defaults.
+SESSION_DEFAULTS: dict[str, Any] = {
+    "rr_client": False,
+    "rr_cluster_id": "",
+    "multihop": False,
+    "next_hop_keep": False,
+    "ttl_security": False,
+    "accept": [],
+    "prefix_limit": 0,
+}
 
 
 def calico_vars(hostvars: Mapping[str, Any], hosts: list[str]) -> dict[str, dict[str, Any]]:
@@ -38,7 +48,7 @@ def calico_vars(hostvars: Mapping[str, Any], hosts: list[str]) -> dict[str, dict
     for host in hosts:
         values = hostvars[host]
         picked[host] = {key: values[key] for key in values if key.startswith("calico_")}
-    return picked
+    return racks.assign_rack_groups(picked, racks.rack_groups_from_inventory(hostvars))
 
 
 def validate(host_vars: Mapping[str, Mapping[str, Any]]) -> Problems:
@@ -60,6 +70,9 @@ def build_model(host_vars: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
 def _build(host_vars: Mapping[str, Mapping[str, Any]], problems: Problems) -> dict[str, Any]:
     fleet = read_fleet(host_vars, problems)
     _check_hosts(fleet, problems)
+    rack_plan = racks.read_racks(host_vars, fleet, problems)
+    reflectors = {name for rack in rack_plan.values() for name in rack.reflectors}
+    external = peers.read_peers(host_vars, fleet, reflectors, problems)
     ipam.check_pools_against_hosts(fleet, problems)
     allocation = ipam.allocate(fleet, problems)
     _check_scale(fleet, problems)
@@ -74,7 +87,7 @@ def _build(host_vars: Mapping[str, Mapping[str, Any]], problems: Problems) -> di
         for pool in fleet.pools
     ]
     check_floating_ips(hosts, pools, problems)
-    return {
+    model = {
         "version": MODEL_VERSION,
         "bgp_mode": fleet.bgp_mode,
         "pools": pools,
@@ -86,6 +99,10 @@ def _build(host_vars: Mapping[str, Mapping[str, Any]], problems: Problems) -> di
         "ledger": ipam.ledger(allocation),
         "warnings": problems.warning_messages(),
     }
+    model["racks"] = racks.model_racks(rack_plan, model["hosts"])
+    racks.annotate_hosts(model)
+    peers.annotate_hosts(model, external)
+    return model
 
 
 def _host_entry(
@@ -196,13 +213,24 @@ def host_slice(model: Mapping[str, Any], host: str) -> dict[str, Any]:
     if host not in hosts:
         raise KeyError(f"{host} is not in the network model (is it in the inventory?)")
     me = hosts[host]
-    return {
-        **me,
-        "pools": model["pools"],
-        "bgp_passwords": model["bgp_passwords"],
-        "peers": _mesh_peers(me, hosts, model["bgp_passwords"])
+    sessions = (
+        _mesh_peers(me, hosts, model["bgp_passwords"])
         if model["bgp_mode"] == "mesh"
-        else [],
+        else racks.rack_sessions(model, me)
+    ) + peers.external_sessions(me)
+    # Only the keys this host's sessions use reach its secrets file.
+    known = {
+        **model["bgp_passwords"],
+        **racks.rack_passwords(model, me),
+        **peers.external_passwords(me),
+    }
+    used = {peer["password"] for peer in sessions if peer["password"]}
+    return {
+        **{key: value for key, value in me.items() if key != "bgp_peers"},
+        "pools": model["pools"],
+        "bgp_passwords": {name: known[name] for name in sorted(used)},
+        "external_accept": peers.external_accept(model, me),
+        "peers": [{**SESSION_DEFAULTS, **peer} for peer in sessions],
     }
 
 

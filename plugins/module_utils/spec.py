@@ -30,7 +30,7 @@ DEFAULTS: dict[str, Any] = {
 }
 POOL_DEFAULTS: dict[str, Any] = {"block_size": 26}
 
-BGP_MODES = ("mesh",)
+BGP_MODES = ("mesh", "route_reflector")
 FLEET_VARIABLES = (
     "calico_pools",
     "calico_bgp_mode",

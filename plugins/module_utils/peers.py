@@ -1,0 +1,334 @@
+"""External BGP peers (``calico_bgp_peers``): ToR and spine routers outside the fleet.
+
+The list may be set at fleet level (group_vars/all), on a rack group or on a host; Ansible's
+precedence picks the most specific one for each host. In ``route_reflector`` mode only the
+reflectors open these sessions (clients talk to their reflectors only and get the external
+routes reflected); in a mesh every host with the list does.
+
+To an external peer a host exports block aggregates only (never a /32, never a host subnet).
+From it, it accepts exactly the prefixes listed in ``accept`` (default: none), never anything
+inside the pools, and at most ``prefix_limit`` routes.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from ansible_collections.calico.network.plugins.module_utils.problems import Problems
+from ansible_collections.calico.network.plugins.module_utils.spec import (
+    BGP_PASSWORD_MAX,
+    MAX_AS,
+    RESERVED_AS,
+    FleetSpec,
+)
+
+VARIABLE = "calico_bgp_peers"
+PEER_KEYS = ("name", "ip", "as", "password", "ttl_security", "multihop", "accept", "prefix_limit")
+# The protocol is Peer_<name> and the password define calico_password_peer_<name>: BIRD symbols.
+PEER_NAME = re.compile(r"^[A-Za-z0-9_]{1,32}$")
+# BIRD's prefix patterns: exact, "+" (it and everything longer), or "{low,high}" lengths.
+PATTERN = re.compile(r"^\s*([0-9.]+/[0-9]+)\s*(\+|\{\s*([0-9]+)\s*,\s*([0-9]+)\s*\})?\s*$")
+DEFAULT_PREFIX_LIMIT = 100
+PASSWORD_PREFIX = "calico_password_peer_"
+
+
+def read_peers(
+    host_vars: Mapping[str, Mapping[str, Any]],
+    fleet: FleetSpec,
+    reflectors: set[str],
+    problems: Problems,
+) -> dict[str, list[dict[str, Any]]]:
+    """``{host: [peer]}`` for the hosts that open external sessions, every problem recorded."""
+    fleet_addresses = {
+        str(host.interface.ip): host.name for host in fleet.hosts if host.interface is not None
+    }
+    result: dict[str, list[dict[str, Any]]] = {}
+    for name in sorted(host_vars):
+        raw = host_vars[name].get(VARIABLE)
+        if raw in (None, "", []):
+            continue
+        if not isinstance(raw, list):
+            problems.error(name, VARIABLE, "must be a list", "write a list of {name, ip, as}")
+            continue
+        peers = [
+            _read_peer(name, i, item, fleet, fleet_addresses, problems)
+            for i, item in enumerate(raw)
+        ]
+        valid = [p for p in peers if p is not None]
+        _check_unique(name, valid, problems)
+        if fleet.bgp_mode == "route_reflector" and name not in reflectors:
+            continue  # clients reach external routers through their reflectors
+        if valid:
+            result[name] = valid
+    return result
+
+
+def _read_peer(
+    host: str,
+    index: int,
+    item: Any,
+    fleet: FleetSpec,
+    fleet_addresses: Mapping[str, str],
+    problems: Problems,
+) -> dict[str, Any] | None:
+    where = f"{VARIABLE}[{index}]"
+    if not isinstance(item, Mapping):
+        problems.error(
+            host, where, "must be a mapping", "write {name: tor, ip: 10.0.0.1, as: 65000}"
+        )
+        return None
+    ok = True
+    unknown = sorted(set(item) - set(PEER_KEYS))
+    if unknown:
+        problems.error(
+            host,
+            where,
+            f"has unknown key(s) {', '.join(unknown)}",
+            f"use only {', '.join(PEER_KEYS)}",
+        )
+        ok = False
+    name = str(item.get("name") or "")
+    if not PEER_NAME.match(name):
+        problems.error(
+            host,
+            f"{where}.name",
+            f"{name!r} cannot name a BIRD protocol" if name else "is not set",
+            "use 1-32 letters, digits or underscores, e.g. tor1",
+        )
+        ok = False
+    ip = _read_ip(host, f"{where}.ip", item.get("ip"), problems)
+    if ip is not None and str(ip) in fleet_addresses:
+        problems.error(
+            host,
+            f"{where}.ip",
+            f"{ip} is the fleet host {fleet_addresses[str(ip)]}",
+            "list only routers outside the fleet; fleet hosts peer through the mesh or racks",
+        )
+        ok = False
+    asn = _read_number(host, f"{where}.as", item.get("as"), problems)
+    if asn is not None and (not 0 < asn <= MAX_AS or asn in RESERVED_AS):
+        problems.error(
+            host, f"{where}.as", f"{asn} is not a usable AS number", "use 1-4294967295 except 23456"
+        )
+        ok = False
+    password = item.get("password")
+    password = "" if password in (None, "") else str(password)
+    if len(password) > BGP_PASSWORD_MAX or '"' in password or "\\" in password:
+        problems.error(
+            host,
+            f"{where}.password",
+            f"is {len(password)} characters or holds a quote or backslash; TCP-MD5 keys are at "
+            f"most {BGP_PASSWORD_MAX} plain characters",
+            f"use a password of at most {BGP_PASSWORD_MAX} characters without quotes",
+        )
+        ok = False
+    ttl_security = item.get("ttl_security", False)
+    if not isinstance(ttl_security, bool):
+        problems.error(
+            host,
+            f"{where}.ttl_security",
+            f"{ttl_security!r} is not true or false",
+            "write true or false",
+        )
+        ok = False
+    multihop = item.get("multihop")
+    if multihop is not None:
+        multihop = _read_number(host, f"{where}.multihop", multihop, problems)
+        if multihop is not None and not 1 <= multihop <= 255:
+            problems.error(
+                host,
+                f"{where}.multihop",
+                f"{multihop} is not a hop count",
+                "use 1-255, or remove it for a direct session",
+            )
+            ok = False
+    limit = _read_number(
+        host, f"{where}.prefix_limit", item.get("prefix_limit", DEFAULT_PREFIX_LIMIT), problems
+    )
+    if limit is not None and limit < 1:
+        problems.error(host, f"{where}.prefix_limit", f"{limit} is not a limit", "use 1 or more")
+        ok = False
+    accept = _read_accept(host, f"{where}.accept", item.get("accept"), fleet, problems)
+    if not ok or ip is None or asn is None or limit is None or accept is None:
+        return None
+    return {
+        "name": name,
+        "ip": str(ip),
+        "as": asn,
+        "password": password,
+        "ttl_security": ttl_security,
+        "multihop": multihop,
+        "accept": accept,
+        "prefix_limit": limit,
+    }
+
+
+def _read_ip(host: str, where: str, raw: Any, problems: Problems) -> ipaddress.IPv4Address | None:
+    try:
+        return ipaddress.IPv4Address(str(raw))
+    except ValueError:
+        problems.error(
+            host,
+            where,
+            "is not set" if raw in (None, "") else f"{raw!r} is not an IPv4 address",
+            "write the router's address, e.g. 192.168.100.1",
+        )
+        return None
+
+
+def _read_number(host: str, where: str, raw: Any, problems: Problems) -> int | None:
+    if isinstance(raw, bool) or raw in (None, ""):
+        problems.error(
+            host,
+            where,
+            "is not set" if raw in (None, "") else f"{raw!r} is not a number",
+            "write a whole number",
+        )
+        return None
+    try:
+        return int(str(raw))
+    except ValueError:
+        problems.error(host, where, f"{raw!r} is not a whole number", "write a whole number")
+        return None
+
+
+def parse_pattern(text: str) -> tuple[ipaddress.IPv4Network, int, int]:
+    """``(network, low, high)`` of a BIRD prefix pattern; ValueError when it is not one."""
+    match = PATTERN.match(text)
+    if not match:
+        raise ValueError("not a prefix pattern")
+    network = ipaddress.IPv4Network(match.group(1), strict=True)
+    if match.group(2) is None:
+        low = high = network.prefixlen
+    elif match.group(2) == "+":
+        low, high = network.prefixlen, 32
+    else:
+        low, high = int(match.group(3)), int(match.group(4))
+        if not network.prefixlen <= low <= high <= 32:
+            raise ValueError(f"lengths must satisfy {network.prefixlen} <= low <= high <= 32")
+    return network, low, high
+
+
+def format_pattern(network: ipaddress.IPv4Network, low: int, high: int) -> str:
+    if low == high == network.prefixlen:
+        return str(network)
+    if low == network.prefixlen and high == 32:
+        return f"{network}+"
+    return f"{network}{{{low},{high}}}"
+
+
+def _read_accept(
+    host: str, where: str, raw: Any, fleet: FleetSpec, problems: Problems
+) -> list[str] | None:
+    if raw in (None, ""):
+        return []
+    if not isinstance(raw, list):
+        problems.error(
+            host, where, "must be a list", "write a list such as [0.0.0.0/0, 10.0.0.0/8+]"
+        )
+        return None
+    patterns: list[str] = []
+    for index, item in enumerate(raw):
+        try:
+            network, low, high = parse_pattern(str(item))
+        except ValueError as err:
+            problems.error(
+                host,
+                f"{where}[{index}]",
+                f"{item!r} is not a prefix pattern ({err})",
+                "write PREFIX (exactly it), PREFIX+ (it and longer) or PREFIX{LOW,HIGH}, "
+                "e.g. 0.0.0.0/0 or 10.0.0.0/8{8,24}",
+            )
+            return None
+        inside = [str(p.cidr) for p in fleet.pools if network.subnet_of(p.cidr)]
+        if inside:
+            problems.error(
+                host,
+                f"{where}[{index}]",
+                f"{item} lies inside the pool {inside[0]}; routes inside the pools come only "
+                "from the fleet",
+                "remove it, or accept a prefix outside the pools",
+            )
+            return None
+        patterns.append(format_pattern(network, low, high))
+    return sorted(set(patterns), key=patterns.index)
+
+
+def _check_unique(host: str, peers: list[dict[str, Any]], problems: Problems) -> None:
+    names: set[str] = set()
+    addresses: set[str] = set()
+    for peer in peers:
+        if peer["name"] in names:
+            problems.error(
+                host,
+                VARIABLE,
+                f"the name {peer['name']!r} is used twice",
+                "give every peer its own name",
+            )
+        if peer["ip"] in addresses:
+            problems.error(
+                host, VARIABLE, f"{peer['ip']} is listed twice", "list every router once"
+            )
+        names.add(peer["name"])
+        addresses.add(peer["ip"])
+
+
+# --- the model's part and the sessions ----------------------------------------------------------
+
+
+def annotate_hosts(model: dict[str, Any], peers: Mapping[str, list[dict[str, Any]]]) -> None:
+    """Put each host's external peers in its entry, and the prefixes each may pass on.
+
+    ``external_accept`` is fleet-wide in a mesh and per rack with reflectors: a host imports an
+    external prefix from a fleet peer only when some external session of its mesh or rack
+    accepts it (in route-reflector mode, from its own rack's reflectors only).
+    """
+    fleet_accept: list[str] = []
+    rack_accept: dict[str, list[str]] = {}
+    for name, host in model["hosts"].items():
+        host["bgp_peers"] = peers.get(name, [])
+        for peer in host["bgp_peers"]:
+            target = rack_accept.setdefault(host["rack"], []) if host.get("rack") else fleet_accept
+            target.extend(p for p in peer["accept"] if p not in target)
+    model["external_accept"] = fleet_accept
+    for rack, accepted in rack_accept.items():
+        model["racks"][rack]["external_accept"] = accepted
+    for rack in model.get("racks", {}).values():
+        rack.setdefault("external_accept", [])
+
+
+def external_sessions(me: Mapping[str, Any]) -> list[dict[str, Any]]:
+    return [
+        {
+            "name": f"Peer_{peer['name']}",
+            "kind": "external",
+            "host": peer["name"],
+            "ip": peer["ip"],
+            "as": peer["as"],
+            "passive": False,
+            "password": PASSWORD_PREFIX + peer["name"] if peer["password"] else "",
+            "ttl_security": peer["ttl_security"],
+            "multihop": peer["multihop"] or False,
+            "accept": peer["accept"],
+            "prefix_limit": peer["prefix_limit"],
+        }
+        for peer in me.get("bgp_peers", [])
+    ]
+
+
+def external_passwords(me: Mapping[str, Any]) -> dict[str, str]:
+    return {
+        PASSWORD_PREFIX + peer["name"]: peer["password"]
+        for peer in me.get("bgp_peers", [])
+        if peer["password"]
+    }
+
+
+def external_accept(model: Mapping[str, Any], me: Mapping[str, Any]) -> list[str]:
+    """The external prefixes this host may install (learned directly or from fleet peers)."""
+    if me.get("rack"):
+        return list(model["racks"][me["rack"]].get("external_accept", []))
+    return list(model.get("external_accept", []))
