@@ -11,6 +11,9 @@ from typing import Any
 from ansible_collections.calico.network.plugins.module_utils.model import host_slice
 from ansible_collections.calico.network.plugins.module_utils.policy import policies_for, verdict
 
+# The kinds of BGP sessions, in the order the report shows them.
+SESSION_KINDS = ("mesh", "rr-client", "rr-peer", "ebgp", "external")
+
 
 def bgp_sessions(show_protocols: str) -> list[dict[str, str]]:
     """The BGP rows of ``birdc show protocols``: name, state and info."""
@@ -109,7 +112,7 @@ def report(model: Mapping[str, Any], results: Mapping[str, Mapping[str, Any]]) -
     policy_lines: list[str] = []
     for host in sorted(model["hosts"]):
         result = results.get(host) or {}
-        expected = {peer["name"] for peer in host_slice(model, host)["peers"]}
+        expected = {peer["name"]: peer["kind"] for peer in host_slice(model, host)["peers"]}
         sessions = [s for s in bgp_sessions(result.get("protocols", "")) if s["name"] in expected]
         up = sum(1 for s in sessions if is_established(s))
         probes = result.get("probes") or [{**p, "ok": None} for p in probe_plan(model, host)]
@@ -122,7 +125,7 @@ def report(model: Mapping[str, Any], results: Mapping[str, Mapping[str, Any]]) -
         totals["allowed"] += allowed
         lines.append(
             f"{host:<20} bgp {up}/{len(expected)} established   probes as expected "
-            f"{ok}/{len(probes)}"
+            f"{ok}/{len(probes)}   {_kind_counts(sessions, expected)}"
         )
         lines.extend(_session_lines(sessions, expected))
         policy_lines.extend(_policy_lines(probes))
@@ -148,13 +151,25 @@ def report(model: Mapping[str, Any], results: Mapping[str, Mapping[str, Any]]) -
     }
 
 
-def _session_lines(sessions: Iterable[Mapping[str, str]], expected: set[str]) -> list[str]:
+def _kind_counts(sessions: Iterable[Mapping[str, str]], expected: Mapping[str, str]) -> str:
+    """``mesh 3/3`` or ``rr-client 1/1, rr-peer 1/1, ebgp 2/2``: established/expected per kind."""
+    up = {s["name"] for s in sessions if is_established(s)}
+    kinds = [k for k in SESSION_KINDS if k in expected.values()]
+    kinds += sorted(set(expected.values()) - set(kinds))
+    counts = []
+    for kind in kinds:
+        names = [name for name, k in expected.items() if k == kind]
+        counts.append(f"{kind} {sum(1 for n in names if n in up)}/{len(names)}")
+    return ", ".join(counts)
+
+
+def _session_lines(sessions: Iterable[Mapping[str, str]], expected: Mapping[str, str]) -> list[str]:
     found = {s["name"]: s for s in sessions}
     return [
-        f"    {name:<28} {found[name]['state']:<6} {found[name]['info']}"
+        f"    {expected[name]:<9} {name:<28} {found[name]['state']:<6} {found[name]['info']}"
         if name in found
-        else f"    {name:<28} absent (BIRD does not know this session)"
-        for name in sorted(expected)
+        else f"    {expected[name]:<9} {name:<28} absent (BIRD does not know this session)"
+        for name in sorted(expected, key=lambda n: (_kind_order(expected[n]), n))
     ]
 
 
@@ -179,6 +194,10 @@ def _policy_lines(probes: Iterable[Mapping[str, Any]]) -> list[str]:
         for p in probes
         if p.get("kind") == "tcp" or p.get("floating") or not p["expect"]
     ]
+
+
+def _kind_order(kind: str) -> int:
+    return SESSION_KINDS.index(kind) if kind in SESSION_KINDS else len(SESSION_KINDS)
 
 
 def _failure_lines(probes: Iterable[Mapping[str, Any]]) -> list[str]:

@@ -13,12 +13,17 @@ import pytest
 from tests.render import REPO, rendered_files
 
 GOLDEN = REPO / "tests" / "golden"
-TOPOLOGIES = ["lab"]
+# lab: a mesh; lab-racks: two racks with two reflectors each; example-racks: racks with
+# external ToR peers (accept lists, passwords, ttl security, multihop).
+TOPOLOGIES = ["lab", "lab-racks", "example-racks"]
+
+
+RENDERED = {topology: rendered_files(REPO / "inventory" / topology) for topology in TOPOLOGIES}
 
 
 def cases():
-    for topology in TOPOLOGIES:
-        for host, files in rendered_files(REPO / "inventory" / topology).items():
+    for topology, hosts in RENDERED.items():
+        for host, files in hosts.items():
             for name, text in files.items():
                 yield pytest.param(topology, host, name, text, id=f"{topology}/{host}/{name}")
 
@@ -43,7 +48,7 @@ def test_rendered_bird_config_parses_with_bird(topology, host, name, text, tmp_p
     bird = shutil.which("bird")
     assert bird, "bird (Debian package bird2) is needed to check rendered configs: make deps"
     secrets = tmp_path / "secrets.conf"
-    secrets.write_text('define calico_password_mesh = "x";\n')
+    secrets.write_text(RENDERED[topology][host]["calico_secrets.conf"])
     config = tmp_path / name
     config.write_text(text.replace("/etc/bird/calico_secrets.conf", str(secrets)))
     result = subprocess.run([bird, "-p", "-c", str(config)], capture_output=True, text=True)

@@ -137,6 +137,9 @@ def test_host_entry_has_block_router_id_and_workload_interfaces():
                 "floating_ips": [],
             }
         ],
+        "rack": None,
+        "route_reflector": False,
+        "bgp_peers": [],
     }
 
 
