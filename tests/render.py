@@ -7,6 +7,7 @@ rendered with plain Jinja2: the templates only format, so nothing Ansible-specif
 
 from __future__ import annotations
 
+import functools
 import json
 import subprocess
 import sys
@@ -61,14 +62,19 @@ def role_defaults(role: str) -> dict[str, Any]:
     return yaml.safe_load((REPO / "roles" / role / "defaults" / "main.yml").read_text()) or {}
 
 
-def render(role: str, template: str, variables: dict[str, Any]) -> str:
-    env = jinja2.Environment(
+@functools.cache
+def environment(role: str) -> jinja2.Environment:
+    """One Jinja environment per role: templates are parsed once, as Ansible caches them."""
+    return jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(REPO / "roles" / role / "templates")),
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
         trim_blocks=True,  # Ansible's template module default
     )
-    return env.get_template(template).render(**variables)
+
+
+def render(role: str, template: str, variables: dict[str, Any]) -> str:
+    return environment(role).get_template(template).render(**variables)
 
 
 def rendered_files(inventory: Path) -> dict[str, dict[str, str]]:
