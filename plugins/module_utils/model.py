@@ -203,7 +203,8 @@ def _check_scale(fleet: FleetSpec, problems: Problems) -> None:
             "calico_bgp_mode",
             f"a full mesh of {len(fleet.hosts)} hosts needs "
             f"{len(fleet.hosts) * (len(fleet.hosts) - 1) // 2} BGP sessions",
-            "consider route reflectors per rack, or raise calico_mesh_warn_hosts",
+            "switch to route reflectors per rack (calico_bgp_mode: route_reflector, see "
+            "docs/racks.md), or raise calico_mesh_warn_hosts",
         )
 
 

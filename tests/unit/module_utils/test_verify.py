@@ -117,3 +117,33 @@ def test_a_denied_pair_that_connects_fails_the_report():
     result = report(m, results)
     assert not result["ok"]
     assert any("tcp/5432: expected deny, connected" in line for line in result["lines"])
+
+
+def test_sessions_are_shown_and_counted_by_kind_in_a_rack_fleet():
+    from ansible_collections.calico.network.plugins.module_utils.model import host_slice
+    from tests.unit.module_utils.test_peers import TOR, with_peers
+    from tests.unit.module_utils.test_racks import fleet
+
+    m = build_model(with_peers(fleet([3, 2]), [TOR], hosts={"r1h1", "r1h2", "r1h3"}))
+    results = {}
+    for host in m["hosts"]:
+        rows = [
+            f"{p['name']} BGP --- up 2026-11-26 00:00:00 Established"
+            for p in host_slice(m, host)["peers"]
+            if (host, p["name"]) != ("r2h1", "Rack_192_168_1_2")  # r2h1 lost its session to r1h2
+        ]
+        results[host] = {"protocols": "\n".join(rows), "probes": []}
+    result = report(m, results)
+    lines = result["lines"]
+    reflector = next(line for line in lines if line.startswith("r1h1 "))
+    assert reflector.endswith("rr-client 1/1, rr-peer 1/1, ebgp 2/2, external 1/1")
+    client = next(line for line in lines if line.startswith("r1h3 "))
+    assert client.endswith("rr-client 2/2")
+    assert "    external  Peer_tor1                    up     Established" in lines
+    assert (
+        "    ebgp      Rack_192_168_1_2             absent (BIRD does not know this session)"
+        in lines
+    )
+    # r1h1: 5, r1h2: 5, r1h3: 2, r2h1: 1 + 2 eBGP, r2h2: 1 + 2 eBGP; one session absent on r2h1
+    assert result["bgp"] == "bgp: 17/18 sessions established"
+    assert not result["ok"]
