@@ -10,8 +10,9 @@ Racks are inventory groups that are children of the group ``calico_racks``. In
   multihop with ``next hop keep``, with the reflectors of every other rack (``Rack_<ip>``), so a
   host routes straight to the host that owns a block, never through a reflector.
 
-Pure Python: the rack membership comes in as the derived variable ``calico_rack_groups`` (see
-``rack_groups_from_inventory`` and ``rack_groups_from_inventory_json``).
+Pure Python: the rack membership comes in with each host's variables under the derived key
+``rack_groups`` (see ``rack_groups_from_inventory`` and ``rack_groups_from_inventory_json``);
+it is not an Ansible variable, so no inventory can set or collide with it.
 """
 
 from __future__ import annotations
@@ -28,8 +29,8 @@ from ansible_collections.calico.network.plugins.module_utils.spec import (
 )
 
 RACKS_GROUP = "calico_racks"
-# Derived per host from the inventory's groups (not set by users): the racks the host is in.
-RACK_GROUPS = "calico_rack_groups"
+# Derived per host from the inventory's groups (no calico_ prefix: not a user variable).
+RACK_GROUPS = "rack_groups"
 RACK_PASSWORD = "calico_password_rack"
 EBGP_PASSWORD = "calico_password_ebgp"
 MAX_REFLECTORS = 2
@@ -84,7 +85,7 @@ def rack_groups_from_inventory_json(data: Mapping[str, Any]) -> dict[str, list[s
 def assign_rack_groups(
     picked: dict[str, dict[str, Any]], racks: Mapping[str, list[str]]
 ) -> dict[str, dict[str, Any]]:
-    """Add ``calico_rack_groups`` (the racks a host is in) to every host's variables."""
+    """Add ``rack_groups`` (the racks a host is in) to every host's variables."""
     for values in picked.values():
         values[RACK_GROUPS] = []
     for rack in sorted(racks):
