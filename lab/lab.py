@@ -431,8 +431,12 @@ def print_up_summary(
 def cmd_down(args: argparse.Namespace) -> None:
     inventory = inventory_label(args.inventory) if args.inventory else None
     containers = [container_name(c) for c in select_owned(list_containers(), inventory)]
-    if containers:
-        podman("rm", "-f", "-t", STOP_TIMEOUT, *containers)
+    if containers and podman("rm", "-f", "-t", STOP_TIMEOUT, *containers, check=False).returncode:
+        # A container that stops by itself while podman stops it (a busy machine) fails the
+        # first attempt with "container state improper: stopped"; it is stopped now.
+        again = [container_name(c) for c in select_owned(list_containers(), inventory)]
+        if again:
+            podman("rm", "-f", "-t", STOP_TIMEOUT, *again)
     networks = [n["name"] for n in select_owned(list_networks(), inventory)]
     if networks:
         podman("network", "rm", *networks)
