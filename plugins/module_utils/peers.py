@@ -13,6 +13,7 @@ inside the pools, and at most ``prefix_limit`` routes.
 from __future__ import annotations
 
 import ipaddress
+import json
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -46,6 +47,9 @@ def read_peers(
         str(host.interface.ip): host.name for host in fleet.hosts if host.interface is not None
     }
     result: dict[str, list[dict[str, Any]]] = {}
+    # A fleet- or rack-level list reaches every host as an equal copy: read it once, so its
+    # problems are reported once (for the first host that has it), not once per host.
+    read: dict[str, list[dict[str, Any]]] = {}
     for name in sorted(host_vars):
         raw = host_vars[name].get(VARIABLE)
         if raw in (None, "", []):
@@ -53,12 +57,15 @@ def read_peers(
         if not isinstance(raw, list):
             problems.error(name, VARIABLE, "must be a list", "write a list of {name, ip, as}")
             continue
-        peers = [
-            _read_peer(name, i, item, fleet, fleet_addresses, problems)
-            for i, item in enumerate(raw)
-        ]
-        valid = [p for p in peers if p is not None]
-        _check_unique(name, valid, problems)
+        key = json.dumps(raw, sort_keys=True, default=str)
+        if key not in read:
+            peers = [
+                _read_peer(name, i, item, fleet, fleet_addresses, problems)
+                for i, item in enumerate(raw)
+            ]
+            read[key] = [p for p in peers if p is not None]
+            _check_unique(name, read[key], problems)
+        valid = read[key]
         if fleet.bgp_mode == "route_reflector" and name not in reflectors:
             continue  # clients reach external routers through their reflectors
         if valid:

@@ -149,3 +149,10 @@ def test_a_peer_listed_twice_is_an_error():
 def test_a_list_that_is_not_a_list_is_an_error():
     found = validate(with_peers(fleet([2, 2]), {"name": "tor1"}, hosts={"r1h1"})).messages()
     assert any(m.startswith("r1h1: calico_bgp_peers: must be a list") for m in found)
+
+
+def test_a_bad_fleet_level_list_is_reported_once_not_per_host():
+    found = validate(with_peers(fleet([3, 3]), [{**TOR, "as": "x"}])).messages()
+    assert [m for m in found if "calico_bgp_peers" in m] == [
+        "r1h1: calico_bgp_peers[0].as: 'x' is not a whole number. Fix: write a whole number."
+    ]
