@@ -15,7 +15,7 @@ import ipaddress
 from collections.abc import Mapping
 from typing import Any
 
-from ansible_collections.calico.network.plugins.module_utils import ipam, peers, racks
+from ansible_collections.calico.network.plugins.module_utils import encap, ipam, peers, racks
 from ansible_collections.calico.network.plugins.module_utils.policy import check_floating_ips
 from ansible_collections.calico.network.plugins.module_utils.problems import (
     FLEET,
@@ -74,6 +74,7 @@ def _build(host_vars: Mapping[str, Mapping[str, Any]], problems: Problems) -> di
     reflectors = {name for rack in rack_plan.values() for name in rack.reflectors}
     external = peers.read_peers(host_vars, fleet, reflectors, problems)
     ipam.check_pools_against_hosts(fleet, problems)
+    encap.check_fleet(fleet.pools, fleet.hosts, problems)
     allocation = ipam.allocate(fleet, problems)
     _check_scale(fleet, problems)
     check_unknown_variables(host_vars, problems)
@@ -83,7 +84,13 @@ def _build(host_vars: Mapping[str, Mapping[str, Any]], problems: Problems) -> di
         if host.interface is not None and host.name in allocation.blocks
     }
     pools = [
-        {"cidr": str(pool.cidr), "block_size": pool.block_size, "nat_outgoing": pool.nat_outgoing}
+        {
+            "cidr": str(pool.cidr),
+            "block_size": pool.block_size,
+            "nat_outgoing": pool.nat_outgoing,
+            "encapsulation": pool.encapsulation,
+            "encapsulation_mode": pool.encapsulation_mode,
+        }
         for pool in fleet.pools
     ]
     check_floating_ips(hosts, pools, problems)
@@ -232,6 +239,7 @@ def host_slice(model: Mapping[str, Any], host: str) -> dict[str, Any]:
         "bgp_passwords": {name: known[name] for name in sorted(used)},
         "external_accept": peers.external_accept(model, me),
         "peers": [{**SESSION_DEFAULTS, **peer} for peer in sessions],
+        "tunnel": encap.host_tunnel(model, me),
     }
 
 

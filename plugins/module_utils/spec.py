@@ -28,7 +28,10 @@ DEFAULTS: dict[str, Any] = {
     "calico_mesh_warn_hosts": 100,
     "calico_workloads": [],
 }
-POOL_DEFAULTS: dict[str, Any] = {"block_size": 26}
+POOL_DEFAULTS: dict[str, Any] = {"block_size": 26, "encapsulation": "none"}
+POOL_KEYS = ("cidr", "block_size", "nat_outgoing", "encapsulation", "encapsulation_mode")
+ENCAPSULATIONS = ("none", "ipip", "vxlan")
+ENCAPSULATION_MODES = ("Always", "CrossSubnet", "Never")
 
 BGP_MODES = ("mesh", "route_reflector")
 FLEET_VARIABLES = (
@@ -57,6 +60,8 @@ class Pool:
     cidr: ipaddress.IPv4Network
     block_size: int
     nat_outgoing: bool = False
+    encapsulation: str = "none"
+    encapsulation_mode: str = "Never"
 
 
 @dataclass(frozen=True)
@@ -75,6 +80,8 @@ class HostSpec:
     router_id: ipaddress.IPv4Address | None
     block: ipaddress.IPv4Network | None
     workloads: list[WorkloadSpec] = field(default_factory=list)
+    # calico_ip was written with its prefix: CrossSubnet needs the host's subnet from it.
+    prefixed: bool = True
 
 
 @dataclass
@@ -165,13 +172,13 @@ def _read_pool(index: int, item: Any, problems: Problems) -> Pool | None:
     if not isinstance(item, Mapping) or "cidr" not in item:
         problems.error(FLEET, where, "must be a mapping with a cidr", "write {cidr: 172.17.0.0/16}")
         return None
-    unknown = sorted(set(item) - {"cidr", "block_size", "nat_outgoing"})
+    unknown = sorted(set(item) - set(POOL_KEYS))
     if unknown:
         problems.error(
             FLEET,
             where,
             f"has unknown key(s) {', '.join(unknown)}",
-            "use only cidr, block_size and nat_outgoing",
+            f"use only {', '.join(POOL_KEYS)}",
         )
     nat_outgoing = item.get("nat_outgoing", False)
     if not isinstance(nat_outgoing, bool):
@@ -215,7 +222,50 @@ def _read_pool(index: int, item: Any, problems: Problems) -> Pool | None:
             "choose a pool outside 169.254.0.0/16",
         )
         return None
-    return Pool(cidr=cidr, block_size=block_size, nat_outgoing=nat_outgoing is True)
+    encapsulation, mode = read_encapsulation(where, item, problems)
+    return Pool(
+        cidr=cidr,
+        block_size=block_size,
+        nat_outgoing=nat_outgoing is True,
+        encapsulation=encapsulation,
+        encapsulation_mode=mode,
+    )
+
+
+def read_encapsulation(where: str, item: Mapping[str, Any], problems: Problems) -> tuple[str, str]:
+    """A pool's ``encapsulation`` and ``encapsulation_mode`` (Calico's ipipMode/vxlanMode).
+
+    The mode defaults to Always for a tunnel and Never without one; a tunnel mode without a
+    tunnel is a contradiction, not a silent no-op.
+    """
+    encapsulation = str(item.get("encapsulation", POOL_DEFAULTS["encapsulation"]))
+    if encapsulation not in ENCAPSULATIONS:
+        problems.error(
+            FLEET,
+            f"{where}.encapsulation",
+            f"{encapsulation!r} is not an encapsulation",
+            f"use one of: {', '.join(ENCAPSULATIONS)}",
+        )
+        encapsulation = "none"
+    default_mode = "Never" if encapsulation == "none" else "Always"
+    mode = str(item.get("encapsulation_mode", default_mode))
+    if mode not in ENCAPSULATION_MODES:
+        problems.error(
+            FLEET,
+            f"{where}.encapsulation_mode",
+            f"{mode!r} is not an encapsulation mode",
+            f"use one of: {', '.join(ENCAPSULATION_MODES)} (spelled as in Calico)",
+        )
+        mode = default_mode
+    if encapsulation == "none" and mode != "Never":
+        problems.error(
+            FLEET,
+            f"{where}.encapsulation_mode",
+            f"{mode} needs a tunnel, but the pool's encapsulation is none",
+            "set encapsulation: ipip or vxlan, or remove encapsulation_mode",
+        )
+        mode = "Never"
+    return encapsulation, mode
 
 
 def _check_pool_overlaps(pools: list[Pool], problems: Problems) -> None:
@@ -274,6 +324,7 @@ def _read_host(name: str, values: Mapping[str, Any], problems: Problems) -> Host
         router_id=_read_router_id(name, values.get("calico_router_id"), problems),
         block=_read_block(name, values.get("calico_block"), problems),
         workloads=_read_workloads(name, values.get("calico_workloads", []), problems),
+        prefixed="/" in str(values.get("calico_ip") or ""),
     )
 
 
