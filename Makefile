@@ -7,7 +7,6 @@ VENV := .venv
 BIN := $(VENV)/bin
 PYTHON ?= python3
 PLAYBOOK := $(BIN)/ansible-playbook -i $(INVENTORY)
-MOLECULE_SCENARIOS ?= mesh policy racks frr
 
 # Ansible's podman connection plugin and lab.py both run podman: both need runc and the
 # lab's ulimits on this kind of machine (see docs/lab.md).
@@ -37,8 +36,10 @@ deps: ## Install the machine packages the lab needs (podman, runc, debootstrap)
 .PHONY: lab
 lab: deps venv ## Build the podman lab from INVENTORY, converge it and verify it
 	$(PYTHON) lab/lab.py up -i $(INVENTORY)
-	$(PLAYBOOK) playbooks/site.yml
-	$(PLAYBOOK) playbooks/verify.yml
+	encapsulation=$$($(PYTHON) lab/lab_encap.py) && \
+	  $(PLAYBOOK) playbooks/site.yml -e calico_lab_encapsulation=$$encapsulation && \
+	  $(PLAYBOOK) playbooks/verify.yml -e calico_lab_encapsulation=$$encapsulation && \
+	  echo "lab: cross-subnet encapsulation: $$encapsulation"
 
 .PHONY: lab-down
 lab-down: ## Remove every container and network the lab made

@@ -52,10 +52,24 @@ def inventory_vars(inventory: Path) -> dict[str, dict[str, Any]]:
     data = json.loads(out)
     hostvars = data["_meta"]["hostvars"]
     picked = {
-        host: {k: v for k, v in values.items() if k.startswith("calico_")}
+        host: {k: _templated(v, values) for k, v in values.items() if k.startswith("calico_")}
         for host, values in sorted(hostvars.items())
     }
     return assign_rack_groups(picked, rack_groups_from_inventory_json(data))
+
+
+def _templated(value: Any, context: dict[str, Any]) -> Any:
+    """Resolve ``{{ var }}`` strings against the host's variables, as Ansible does lazily
+    (ansible-inventory --list prints them unresolved)."""
+    if isinstance(value, str) and "{{" in value:
+        return jinja2.Environment(undefined=jinja2.StrictUndefined).from_string(value).render(
+            **context
+        )
+    if isinstance(value, list):
+        return [_templated(item, context) for item in value]
+    if isinstance(value, dict):
+        return {key: _templated(item, context) for key, item in value.items()}
+    return value
 
 
 def role_defaults(role: str) -> dict[str, Any]:
