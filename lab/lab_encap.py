@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Print the encapsulation the lab can use on this kernel: ipip where it can create tunl0, else vxlan.
+"""Print the encapsulation the lab can use here: ipip where the kernel can create tunl0, else vxlan.
 
 The probe runs in a throw-away network namespace (``unshare --net``), exactly as the
 calico_tunnel module's preflight does, so nothing on the machine changes. The reason goes to

@@ -62,8 +62,10 @@ def _templated(value: Any, context: dict[str, Any]) -> Any:
     """Resolve ``{{ var }}`` strings against the host's variables, as Ansible does lazily
     (ansible-inventory --list prints them unresolved)."""
     if isinstance(value, str) and "{{" in value:
-        return jinja2.Environment(undefined=jinja2.StrictUndefined).from_string(value).render(
-            **context
+        return (
+            jinja2.Environment(undefined=jinja2.StrictUndefined)
+            .from_string(value)
+            .render(**context)
         )
     if isinstance(value, list):
         return [_templated(item, context) for item in value]

@@ -351,7 +351,12 @@ def plan_fdb(actual: list[dict[str, Any]], wanted: list[dict[str, Any]]) -> list
     return lines
 
 
-def view(links: list[dict[str, Any]], routes, neighbors, fdb) -> str:
+def view(
+    links: list[dict[str, Any]],
+    routes: list[dict[str, Any]],
+    neighbors: list[dict[str, Any]],
+    fdb: list[dict[str, Any]],
+) -> str:
     """The owned state as sorted lines, for --diff."""
     lines = []
     for name in (TUNL, VXDEV):
