@@ -60,7 +60,8 @@ DEPS += ("debian-archive-keyring",)
 # The tests check rendered configs with the real `bird -p`, and the kernel integration tests
 # ping between namespaces and sandbox themselves with unshare/nsenter.
 DEPS += ("bird2", "iputils-ping", "util-linux", "python3-venv", "make")
-BOOT_TIMEOUT = 60.0
+# Generous: on a 2-core machine running several labs at once, boots took over 60 s.
+BOOT_TIMEOUT = 180.0
 PARALLEL = 4  # container starts mostly wait on systemd, so a few more than the 2 cores
 STOP_TIMEOUT = "3"  # seconds systemd gets to shut down before podman kills the container
 
