@@ -37,8 +37,8 @@ deps: ## Install the machine packages the lab needs (podman, runc, debootstrap)
 lab: deps venv ## Build the podman lab from INVENTORY, converge it and verify it
 	$(PYTHON) lab/lab.py up -i $(INVENTORY)
 	encapsulation=$$($(PYTHON) lab/lab_encap.py) && \
-	  $(PLAYBOOK) playbooks/site.yml -e calico_lab_encapsulation=$$encapsulation && \
-	  $(PLAYBOOK) playbooks/verify.yml -e calico_lab_encapsulation=$$encapsulation && \
+	  $(PLAYBOOK) playbooks/site.yml -e lab_encapsulation=$$encapsulation && \
+	  $(PLAYBOOK) playbooks/verify.yml -e lab_encapsulation=$$encapsulation && \
 	  echo "lab: cross-subnet encapsulation: $$encapsulation"
 
 .PHONY: lab-down

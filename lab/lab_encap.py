@@ -3,7 +3,7 @@
 
 The probe runs in a throw-away network namespace (``unshare --net``), exactly as the
 calico_tunnel module's preflight does, so nothing on the machine changes. The reason goes to
-stderr, the answer to stdout: ``make lab`` passes it as ``-e calico_lab_encapsulation=...``.
+stderr, the answer to stdout: ``make lab`` passes it as ``-e lab_encapsulation=...``.
 Needs root (unshare --net).
 """
 
