@@ -36,6 +36,8 @@ KNOWN_VARIABLES = frozenset(
         "calico_route_reflector",
         "calico_router_id",
         "calico_rr_cluster_id",
+        "calico_tunnel_iptables",
+        "calico_tunnel_underlay_mtu",
         "calico_workloads",
         "calico_workloads_mtu",
         "calico_workloads_prune",
