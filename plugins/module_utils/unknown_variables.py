@@ -35,10 +35,18 @@ INTERNAL_VARIABLES = frozenset(
         "calico_route_lines",
         "calico_routes",
         "calico_snapshot",
+        "calico_tunnel_state",
         "calico_verify",
         "calico_verify_listening",
         "calico_verify_probes",
         "calico_verify_protocols",
+        "calico_xs_devices",
+        "calico_xs_fits",
+        "calico_xs_links",
+        "calico_xs_oversized",
+        "calico_xs_routes",
+        "calico_xs_state",
+        "calico_xs_switch",
     }
 )
 CLOSE_ENOUGH = 0.75
