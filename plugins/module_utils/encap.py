@@ -105,7 +105,7 @@ def check_fleet(pools: Sequence[Any], hosts: Sequence[Any], problems: Problems) 
 
 
 def host_tunnel(model: Mapping[str, Any], me: Mapping[str, Any]) -> dict[str, Any]:
-    """One host's tunnel plan: devices, BIRD's tunnel prefixes, VXLAN routes, iptables rules."""
+    """One host's tunnel plan: devices, BIRD's tunnel prefixes, VXLAN routes, ARP and FDB."""
     pools = model["pools"]
     used = encapsulations_in_use(pools)
     others = sorted(
@@ -141,7 +141,6 @@ def host_tunnel(model: Mapping[str, Any], me: Mapping[str, Any]) -> dict[str, An
             ],
             "fdb": [{"mac": vtep_mac(h["name"]), "dst": h["ip"]} for h in vtep_hosts],
         },
-        "iptables": filter_table(used, [h["ip"] for h in others]),
     }
 
 

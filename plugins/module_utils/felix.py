@@ -28,6 +28,7 @@ import ipaddress
 from collections.abc import Mapping
 from typing import Any
 
+from ansible_collections.calico.network.plugins.module_utils import encap
 from ansible_collections.calico.network.plugins.module_utils.iptables import chain_name
 from ansible_collections.calico.network.plugins.module_utils.policy import (
     peer_addresses,
@@ -64,8 +65,29 @@ def render_tables(
     return {
         "raw": _raw(workloads, anti_spoofing),
         "mangle": {"chains": {}},
-        "filter": _filter(model, workloads, action),
+        "filter": _with_tunnel_rules(_filter(model, workloads, action), model, host),
         "nat": _nat(model, workloads),
+    }
+
+
+def _with_tunnel_rules(
+    table: dict[str, Any], model: Mapping[str, Any], host: str
+) -> dict[str, Any]:
+    """Add the IPIP/VXLAN rules (encap.filter_table) when a pool tunnels.
+
+    calico_iptables owns every cali- chain of a table per call, so the tunnel chains must come
+    in this same call; their hooks go first, so a tunnel packet from outside the fleet is
+    dropped before anything else sees it.
+    """
+    used = encap.encapsulations_in_use(model["pools"])
+    if not used:
+        return table
+    others = [h["ip"] for h in model["hosts"].values() if h["name"] != host]
+    tunnel = encap.filter_table(used, others)
+    return {
+        **table,
+        "chains": {**table["chains"], **tunnel["chains"]},
+        "hooks": [*tunnel["hooks"], *table["hooks"]],
     }
 
 

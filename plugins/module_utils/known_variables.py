@@ -36,7 +36,6 @@ KNOWN_VARIABLES = frozenset(
         "calico_route_reflector",
         "calico_router_id",
         "calico_rr_cluster_id",
-        "calico_tunnel_iptables",
         "calico_tunnel_underlay_mtu",
         "calico_workloads",
         "calico_workloads_mtu",
