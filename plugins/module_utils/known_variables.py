@@ -8,9 +8,13 @@ from __future__ import annotations
 KNOWN_VARIABLES = frozenset(
     {
         "calico_as",
+        "calico_bfd",
+        "calico_bgp_graceful_restart_time",
         "calico_bgp_mode",
         "calico_bgp_password",
         "calico_bgp_peers",
+        "calico_bird_bfd_interval_ms",
+        "calico_bird_bfd_multiplier",
         "calico_bird_config_path",
         "calico_bird_install",
         "calico_bird_scan_time",

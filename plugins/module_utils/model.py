@@ -100,6 +100,7 @@ def _build(host_vars: Mapping[str, Mapping[str, Any]], problems: Problems) -> di
         "pools": pools,
         "hosts": hosts,
         "policy": {key: fleet.policy[key] for key in ("policies", "default_profile")},
+        "bgp": fleet.bgp,
         # BIRD reads the keys from a separate, tightly-moded file under these names, so no
         # rendered config or diff ever shows them.
         "bgp_passwords": {MESH_PASSWORD: fleet.bgp_password} if fleet.bgp_password else {},
@@ -240,6 +241,7 @@ def host_slice(model: Mapping[str, Any], host: str) -> dict[str, Any]:
         "external_accept": peers.external_accept(model, me),
         "peers": [{**SESSION_DEFAULTS, **peer} for peer in sessions],
         "tunnel": encap.host_tunnel(model, me),
+        "bgp": model["bgp"],
     }
 
 

@@ -27,7 +27,13 @@ DEFAULTS: dict[str, Any] = {
     "calico_bgp_password": "",
     "calico_mesh_warn_hosts": 100,
     "calico_workloads": [],
+    "calico_bfd": False,
 }
+# How long peers keep a silent host's routes as stale graceful-restart routes. With BFD a dead
+# host is noticed in half a second, so its routes go after this; a BIRD restart must reconnect
+# within it (about a second) to lose nothing. Without BFD, BIRD's own default.
+GRACEFUL_RESTART_TIME = {True: 3, False: 120}
+MAX_GRACEFUL_RESTART_TIME = 4095  # the capability's 12-bit field
 POOL_DEFAULTS: dict[str, Any] = {"block_size": 26, "encapsulation": "none"}
 POOL_KEYS = ("cidr", "block_size", "nat_outgoing", "encapsulation", "encapsulation_mode")
 ENCAPSULATIONS = ("none", "ipip", "vxlan")
@@ -42,6 +48,8 @@ FLEET_VARIABLES = (
     "calico_ipam_ledger",
     "calico_policies",
     "calico_default_profile",
+    "calico_bfd",
+    "calico_bgp_graceful_restart_time",
 )
 
 LINK_LOCAL = ipaddress.IPv4Network("169.254.0.0/16")
@@ -94,6 +102,7 @@ class FleetSpec:
     ledger_addresses: dict[str, dict[str, str]]
     hosts: list[HostSpec]
     policy: dict[str, Any] = field(default_factory=dict)
+    bgp: dict[str, Any] = field(default_factory=dict)
 
 
 def read_fleet(hostvars: Mapping[str, Mapping[str, Any]], problems: Problems) -> FleetSpec:
@@ -121,7 +130,28 @@ def read_fleet(hostvars: Mapping[str, Mapping[str, Any]], problems: Problems) ->
         },
         hosts=hosts,
         policy=read_policy_settings(fleet, hostvars, problems),
+        bgp=_read_bgp_liveness(fleet, problems),
     )
+
+
+def _read_bgp_liveness(fleet: Mapping[str, Any], problems: Problems) -> dict[str, Any]:
+    """BFD and the graceful-restart time: how fast peers notice, and forget, a silent host."""
+    bfd = fleet.get("calico_bfd", DEFAULTS["calico_bfd"])
+    if not isinstance(bfd, bool):
+        problems.error(FLEET, "calico_bfd", f"{bfd!r} is not true or false", "write true or false")
+        bfd = False
+    raw = fleet.get("calico_bgp_graceful_restart_time", GRACEFUL_RESTART_TIME[bfd])
+    seconds = _read_int(FLEET, "calico_bgp_graceful_restart_time", raw, problems)
+    if seconds is not None and not 1 <= seconds <= MAX_GRACEFUL_RESTART_TIME:
+        problems.error(
+            FLEET,
+            "calico_bgp_graceful_restart_time",
+            f"{seconds} s is outside 1-{MAX_GRACEFUL_RESTART_TIME}",
+            f"use 1-{MAX_GRACEFUL_RESTART_TIME} seconds, or remove it for the default "
+            f"({GRACEFUL_RESTART_TIME[True]} with BFD, {GRACEFUL_RESTART_TIME[False]} without)",
+        )
+        seconds = None
+    return {"bfd": bfd, "graceful_restart_time": seconds or GRACEFUL_RESTART_TIME[bfd]}
 
 
 def _mapping(value: Any) -> Mapping[str, Any]:

@@ -18,8 +18,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from ansible_collections.calico.network.plugins.module_utils.spec import GRACEFUL_RESTART_TIME
 from tests.catalog.catalog import load_case, outcome_from_report
-from tests.faults.fleet import Fleet, catalog_inventory, rename_hosts, wait_for
+from tests.faults.fleet import INVENTORY, Fleet, catalog_inventory, rename_hosts, wait_for
 
 # Catalog cases replayed against the real hosts through site.yml: fleet-wide and per-host
 # mistakes, in the pools, BGP, addresses and workloads.
@@ -31,6 +32,9 @@ CATALOG_SAMPLE = (
     "block-pinned-twice",
     "workload-name-not-a-namespace",
 )
+FLEET_VARS = yaml.safe_load((INVENTORY / "group_vars" / "all" / "calico.yml").read_text())
+BFD = bool(FLEET_VARS.get("calico_bfd", False))
+RESTART_TIME = FLEET_VARS.get("calico_bgp_graceful_restart_time", GRACEFUL_RESTART_TIME[BFD])
 # Foreign state an operator or another tool owns; reset must leave it byte-identical.
 FOREIGN_SETUP = """
 set -e
@@ -204,7 +208,12 @@ def test_dead_host_is_withdrawn_and_named_in_the_recap(fleet: Fleet) -> None:
     took = wait_for(
         f"{observer} withdrawing {block}", lambda: not fleet.has_route(observer, block), 300
     )
-    print(f"\n{dead} died: {observer} withdrew its block {block} after {took:.2f} s")
+    print(
+        f"\n{dead} died: {observer} withdrew its block {block} after {took:.2f} s "
+        f"(BFD {'on' if BFD else 'off'}, graceful-restart time {RESTART_TIME} s)"
+    )
+    if BFD:  # without BFD the silence lasts the hold time, then the graceful-restart time
+        assert took < GRACEFUL_RESTART_TIME[False]
     run = fleet.playbook("site.yml")
     assert run.returncode != 0
     assert run.recap[dead]["unreachable"] + run.recap[dead]["failed"] > 0
