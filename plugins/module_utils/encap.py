@@ -115,12 +115,12 @@ def host_tunnel(model: Mapping[str, Any], me: Mapping[str, Any]) -> dict[str, An
     routes: list[dict[str, str]] = []
     vteps: dict[str, Mapping[str, Any]] = {}
     for other in others:
-        for block in other["blocks"]:
-            pool = pool_of(pools, block)
+        for prefix in _advertised(other):
+            pool = pool_of(pools, prefix)
             if pool is None or pool_encapsulation(pool) != VXLAN:
                 continue
             if tunnelled(me["subnet"], other["ip"], pool):
-                routes.append({"dst": block, "via": other["host_address"], "host": other["name"]})
+                routes.append({"dst": prefix, "via": other["host_address"], "host": other["name"]})
                 vteps[other["name"]] = other
     vtep_hosts = [vteps[h["name"]] for h in others if h["name"] in vteps]
     return {
@@ -142,6 +142,14 @@ def host_tunnel(model: Mapping[str, Any], me: Mapping[str, Any]) -> dict[str, An
             "fdb": [{"mac": vtep_mac(h["name"]), "dst": h["ip"]} for h in vtep_hosts],
         },
     }
+
+
+def _advertised(host: Mapping[str, Any]) -> list[str]:
+    """What a host advertises into the pools: its blocks and its workloads' floating IPs."""
+    floating = [
+        f"{ip}/32" for workload in host["workloads"] for ip in workload.get("floating_ips", [])
+    ]
+    return [*host["blocks"], *sorted(floating, key=lambda p: ipaddress.IPv4Network(p))]
 
 
 def _modes(pools: Iterable[Mapping[str, Any]], encapsulation: str) -> dict[str, list[str]]:

@@ -140,6 +140,19 @@ def test_vxlan_routes_go_to_off_subnet_hosts_only_with_their_tunnel_address():
     assert tunnel["vxlan"]["enabled"] and not tunnel["ipip"]
 
 
+def test_a_floating_ip_across_subnets_gets_a_vxlan_route_to_its_host():
+    hosts = fleet([pool()], TWO_SUBNETS)
+    hosts["h3"]["calico_workloads"] = [{"name": "web", "floating_ips": ["172.17.255.10"]}]
+    model = build_model(hosts)
+    routes = host_slice(model, "h1")["tunnel"]["vxlan"]["routes"]
+    via_h3 = model["hosts"]["h3"]["host_address"]
+    assert {"dst": "172.17.255.10/32", "via": via_h3, "host": "h3"} in routes
+    # On h3's own subnet BIRD installs it (direct next hop): no VXLAN route there.
+    assert all(
+        r["dst"] != "172.17.255.10/32" for r in host_slice(model, "h4")["tunnel"]["vxlan"]["routes"]
+    )
+
+
 def test_vxlan_always_routes_every_other_host_through_the_tunnel():
     model = build_model(fleet([pool(mode="Always")], TWO_SUBNETS))
     routes = host_slice(model, "h1")["tunnel"]["vxlan"]["routes"]
