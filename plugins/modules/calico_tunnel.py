@@ -304,14 +304,19 @@ def plan_vxlan_device(
     return lines + converge_addresses(VXDEV, link, [f"{address}/32"])
 
 
+def prefix(dst: str) -> str:
+    """``ip -j route`` prints a host route's destination without its /32; the model has it."""
+    return dst if "/" in dst else f"{dst}/32"
+
+
 def route_key(route: dict[str, Any]) -> tuple[str, str, bool]:
-    return (route["dst"], route.get("gateway", ""), "onlink" in route.get("flags", []))
+    return (prefix(route["dst"]), route.get("gateway", ""), "onlink" in route.get("flags", []))
 
 
 def plan_routes(actual: list[dict[str, Any]], wanted: list[dict[str, Any]], add: bool) -> list[str]:
     """Delete stale proto-80 routes on vxlan.calico; with ``add``, (re)place missing ones."""
-    have = {r["dst"]: route_key(r) for r in actual if r.get("dev") == VXDEV}
-    want = {r["dst"]: (r["dst"], r["via"], True) for r in wanted}
+    have = {prefix(r["dst"]): route_key(r) for r in actual if r.get("dev") == VXDEV}
+    want = {prefix(r["dst"]): (prefix(r["dst"]), r["via"], True) for r in wanted}
     lines = [
         f"route del {dst} dev {VXDEV} proto {ROUTE_PROTOCOL}"
         for dst in sorted(have)
@@ -367,7 +372,8 @@ def view(
                 f"{name} {state} mtu {link.get('mtu')} {' '.join(addresses(link))}".rstrip()
             )
     lines += [
-        f"route {r['dst']} via {r.get('gateway', r.get('via'))} dev {VXDEV} onlink" for r in routes
+        f"route {prefix(r['dst'])} via {r.get('gateway', r.get('via'))} dev {VXDEV} onlink"
+        for r in routes
     ]
     lines += [
         f"neigh {n.get('dst', n.get('ip'))} lladdr {n.get('lladdr', n.get('mac'))}"

@@ -345,3 +345,12 @@ def test_an_underlay_address_on_no_interface_fails_before_any_change(host, run):
     assert result["failed"] is True
     assert "no interface holds the underlay address 10.0.0.9 (calico_ip)" in result["msg"]
     assert host.writes() == []
+
+
+def test_a_host_route_printed_without_its_prefix_is_not_stale():
+    # ip -j route prints "172.17.255.10" for a /32; the model writes "172.17.255.10/32".
+    have = [{"dst": "172.17.255.10", "gateway": "172.17.0.0", "dev": "vxlan.calico",
+             "flags": ["onlink"]}]  # fmt: skip
+    want = [{"dst": "172.17.255.10/32", "via": "172.17.0.0", "host": "host1"}]
+    assert calico_tunnel.plan_routes(have, want, add=False) == []
+    assert calico_tunnel.plan_routes(have, want, add=True) == []
