@@ -7,6 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PYTHON ?= python3
 PLAYBOOK := $(BIN)/ansible-playbook -i $(INVENTORY)
+MOLECULE_SCENARIOS ?= mesh crosssubnet policy racks frr
 
 # Ansible's podman connection plugin and lab.py both run podman: both need runc and the
 # lab's ulimits on this kind of machine (see docs/lab.md).
