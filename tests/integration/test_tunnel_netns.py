@@ -27,6 +27,7 @@ from pathlib import Path
 import pytest
 
 from ansible_collections.calico.network.plugins.module_utils.model import build_model, host_slice
+from tests.integration import sandbox
 from tests.render import REPO, render, role_defaults
 
 MODULES = "ansible_collections.calico.network.plugins.modules."
@@ -63,7 +64,7 @@ def kernel_can_create(kind: str) -> tuple[bool, str]:
     return result.returncode == 0, result.stderr.strip()
 
 
-class Fleet:
+class Fleet(sandbox.Sandbox):
     """The sandbox, its host namespaces and their BIRDs."""
 
     def __init__(self, workdir: Path, encapsulation: str) -> None:
@@ -78,33 +79,14 @@ class Fleet:
             }
         ]
         self.model = build_model({h: {**v, "calico_pools": pools} for h, v in HOSTS.items()})
-        self.holder = subprocess.Popen(
-            [
-                "unshare", "--net", "--mount", "--propagation", "private", "--",
-                "sh", "-c",
-                "mount -t tmpfs -o mode=0755 calico-sandbox /run && echo ready && exec sleep 900",
-            ],
-            stdout=subprocess.PIPE,
-            text=True,
-        )  # fmt: skip
-        if self.holder.stdout.readline().strip() != "ready":
-            self.close()
-            pytest.fail("could not start the unshare sandbox", pytrace=False)
+        super().__init__(lifetime=900)
         self.birds: list[Path] = []
 
     def close(self) -> None:
         for pidfile in self.birds:
             if pidfile.exists():
                 os.kill(int(pidfile.read_text().split()[0]), signal.SIGTERM)
-        self.holder.kill()
-        self.holder.wait(timeout=10)
-
-    def run(self, *args: str, check: bool = True, **kwargs) -> subprocess.CompletedProcess:
-        command = ["nsenter", "-t", str(self.holder.pid), "--net", "--mount", "--", *args]
-        result = subprocess.run(command, capture_output=True, text=True, timeout=120, **kwargs)
-        if check and result.returncode != 0:
-            pytest.fail(f"{' '.join(args)} failed ({result.returncode}): {result.stderr}")
-        return result
+        super().close()
 
     def sh(self, netns: str, script: str) -> None:
         self.run("ip", "netns", "exec", netns, "sh", "-ec", script)

@@ -19,6 +19,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.integration import sandbox
+
 REPO = Path(__file__).resolve().parents[2]
 MODULE = "ansible_collections.calico.network.plugins.modules.calico_workloads"
 TOOLS = {"unshare": "util-linux", "nsenter": "util-linux", "ip": "iproute2", "ping": "iputils-ping"}
@@ -45,37 +47,13 @@ def require_root_and_tools() -> None:
         )
 
 
-class Sandbox:
-    """A process holding a private network and mount namespace; commands run inside it."""
+class Sandbox(sandbox.Sandbox):
+    """The shared sandbox, plus what the workload tests read from it."""
 
     def __init__(self, workdir: Path) -> None:
         self.workdir = workdir
         self.runs = 0
-        self.holder = subprocess.Popen(
-            [
-                "unshare", "--net", "--mount", "--propagation", "private", "--",
-                "sh", "-c",
-                "mount -t tmpfs -o mode=0755 calico-sandbox /run && ip link set lo up "
-                "&& echo ready && exec sleep 600",
-            ],
-            stdout=subprocess.PIPE,
-            text=True,
-        )  # fmt: skip
-        if self.holder.stdout.readline().strip() != "ready":
-            self.close()
-            pytest.fail("could not start the unshare sandbox", pytrace=False)
-
-    def close(self) -> None:
-        # The namespaces die with the last process in them: this one.
-        self.holder.kill()
-        self.holder.wait(timeout=10)
-
-    def run(self, *args: str, check: bool = True, **kwargs) -> subprocess.CompletedProcess:
-        command = ["nsenter", "-t", str(self.holder.pid), "--net", "--mount", "--", *args]
-        result = subprocess.run(command, capture_output=True, text=True, timeout=120, **kwargs)
-        if check and result.returncode != 0:
-            pytest.fail(f"{' '.join(args)} failed ({result.returncode}): {result.stderr}")
-        return result
+        super().__init__()
 
     def ip_json(self, *args: str) -> list:
         return json.loads(self.run("ip", "-j", *args).stdout or "[]")
