@@ -37,7 +37,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / ".collections"))
 
-from ansible_collections.calico.network.plugins.module_utils.felix import (  # noqa: E402
+from ansible_collections.calico.network.plugins.plugin_utils.felix import (  # noqa: E402
     render_tables,
 )
 

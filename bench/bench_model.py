@@ -19,11 +19,11 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / ".collections"))
 
-from ansible_collections.calico.network.plugins.module_utils.model import (  # noqa: E402
+from ansible_collections.calico.network.plugins.plugin_utils.model import (  # noqa: E402
     build_model,
     host_slice,
 )
-from ansible_collections.calico.network.plugins.module_utils.racks import (  # noqa: E402
+from ansible_collections.calico.network.plugins.plugin_utils.racks import (  # noqa: E402
     RACK_GROUPS,
 )
 from tests.render import render, role_defaults  # noqa: E402

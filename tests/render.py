@@ -20,19 +20,19 @@ import yaml
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / ".collections"))
 
-from ansible_collections.calico.network.plugins.module_utils.felix import (  # noqa: E402
-    render_tables,
-)
 from ansible_collections.calico.network.plugins.module_utils.iptables import (  # noqa: E402
     desired_tables,
     plan_all,
     render_managed,
 )
-from ansible_collections.calico.network.plugins.module_utils.model import (  # noqa: E402
+from ansible_collections.calico.network.plugins.plugin_utils.felix import (  # noqa: E402
+    render_tables,
+)
+from ansible_collections.calico.network.plugins.plugin_utils.model import (  # noqa: E402
     build_model,
     host_slice,
 )
-from ansible_collections.calico.network.plugins.module_utils.racks import (  # noqa: E402
+from ansible_collections.calico.network.plugins.plugin_utils.racks import (  # noqa: E402
     assign_rack_groups,
     rack_groups_from_inventory_json,
 )

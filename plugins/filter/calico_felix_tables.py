@@ -6,7 +6,7 @@ from typing import Any
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.calico.network.plugins.module_utils.felix import render_tables
+from ansible_collections.calico.network.plugins.plugin_utils.felix import render_tables
 
 DOCUMENTATION = r"""
 name: calico_felix_tables

@@ -6,7 +6,7 @@ from typing import Any
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.calico.network.plugins.module_utils.model import host_slice
+from ansible_collections.calico.network.plugins.plugin_utils.model import host_slice
 
 DOCUMENTATION = r"""
 name: calico_host_slice

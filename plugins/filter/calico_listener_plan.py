@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ansible_collections.calico.network.plugins.module_utils.verify import listener_plan
+from ansible_collections.calico.network.plugins.plugin_utils.verify import listener_plan
 
 DOCUMENTATION = r"""
 name: calico_listener_plan

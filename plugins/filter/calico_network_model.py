@@ -6,8 +6,8 @@ from typing import Any
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.calico.network.plugins.module_utils.model import build_model, calico_vars
-from ansible_collections.calico.network.plugins.module_utils.problems import InventoryError
+from ansible_collections.calico.network.plugins.plugin_utils.model import build_model, calico_vars
+from ansible_collections.calico.network.plugins.plugin_utils.problems import InventoryError
 
 DOCUMENTATION = r"""
 name: calico_network_model

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ansible_collections.calico.network.plugins.module_utils.model import calico_vars, validate
+from ansible_collections.calico.network.plugins.plugin_utils.model import calico_vars, validate
 
 DOCUMENTATION = r"""
 name: calico_validate

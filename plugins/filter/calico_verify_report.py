@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ansible_collections.calico.network.plugins.module_utils.verify import report
+from ansible_collections.calico.network.plugins.plugin_utils.verify import report
 
 DOCUMENTATION = r"""
 name: calico_verify_report

@@ -151,7 +151,7 @@ from typing import Any  # noqa: E402
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 
-from ansible_collections.calico.network.plugins.module_utils.encap import (  # noqa: E402
+from ansible_collections.calico.network.plugins.module_utils.tunnel import (  # noqa: E402
     DEVICES,
     IPIP,
     ROUTE_PROTOCOL,

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ansible_collections.calico.network.plugins.module_utils.spec import GRACEFUL_RESTART_TIME
+from ansible_collections.calico.network.plugins.plugin_utils.spec import GRACEFUL_RESTART_TIME
 from tests.catalog.catalog import load_case, outcome_from_report
 from tests.faults.fleet import INVENTORY, Fleet, catalog_inventory, rename_hosts, wait_for
 

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pytest
 
-from ansible_collections.calico.network.plugins.module_utils.model import build_model, host_slice
+from ansible_collections.calico.network.plugins.plugin_utils.model import build_model, host_slice
 from tests.integration import sandbox
 from tests.render import REPO, render, role_defaults
 

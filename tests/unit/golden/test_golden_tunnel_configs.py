@@ -11,7 +11,7 @@ import subprocess
 
 import pytest
 
-from ansible_collections.calico.network.plugins.module_utils.model import build_model, host_slice
+from ansible_collections.calico.network.plugins.plugin_utils.model import build_model, host_slice
 from tests.render import REPO, render, role_defaults
 
 GOLDEN = REPO / "tests" / "golden" / "encap"

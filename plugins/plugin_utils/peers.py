@@ -18,8 +18,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from ansible_collections.calico.network.plugins.module_utils.problems import Problems
-from ansible_collections.calico.network.plugins.module_utils.spec import (
+from ansible_collections.calico.network.plugins.plugin_utils.problems import Problems
+from ansible_collections.calico.network.plugins.plugin_utils.spec import (
     BGP_PASSWORD_MAX,
     MAX_AS,
     RESERVED_AS,

@@ -3,13 +3,13 @@
 import pytest
 import yaml
 
-from ansible_collections.calico.network.plugins.module_utils.model import (
+from ansible_collections.calico.network.plugins.plugin_utils.model import (
     build_model,
     host_slice,
     interface_name,
     validate,
 )
-from ansible_collections.calico.network.plugins.module_utils.spec import DEFAULTS
+from ansible_collections.calico.network.plugins.plugin_utils.spec import DEFAULTS
 from tests.render import REPO
 
 POOLS = [{"cidr": "172.17.0.0/16", "block_size": 24}]

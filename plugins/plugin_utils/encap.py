@@ -24,17 +24,17 @@ import ipaddress
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from ansible_collections.calico.network.plugins.module_utils.problems import Problems
+from ansible_collections.calico.network.plugins.module_utils.tunnel import (
+    IPIP,
+    ROUTE_PROTOCOL,
+    VXLAN,
+    VXLAN_PORT,
+    VXLAN_VNI,
+)
+from ansible_collections.calico.network.plugins.plugin_utils.problems import Problems
 
-IPIP, VXLAN, NONE = "ipip", "vxlan", "none"
+NONE = "none"
 ALWAYS, CROSS_SUBNET, NEVER = "Always", "CrossSubnet", "Never"
-DEVICES = {IPIP: "tunl0", VXLAN: "vxlan.calico"}
-OVERHEAD = {IPIP: 20, VXLAN: 50}
-VXLAN_VNI = 4096
-VXLAN_PORT = 4789
-# The kernel route protocol of the VXLAN routes (Felix's): BIRD's kernel protocol learns every
-# alien route, and its import filter drops this protocol so BIRD never re-advertises them.
-ROUTE_PROTOCOL = 80
 IPIP_PROTOCOL = 4
 WORKLOAD_INTERFACES = "cali+"
 CHAIN_INPUT = "cali-tunnel-input"
@@ -77,13 +77,6 @@ def vtep_mac(host: str) -> str:
     digest = hashlib.sha256(f"calico-vtep.{host}".encode()).digest()
     octets = [0x66, *digest[:5]]  # 0x66: locally administered (bit 1), unicast (bit 0 clear)
     return ":".join(f"{octet:02x}" for octet in octets)
-
-
-def mtus(underlay_mtu: int, encapsulations: Iterable[str]) -> dict[str, int]:
-    """Device MTUs and the workload MTU (the smallest of the encapsulations in use)."""
-    used = sorted(set(encapsulations))
-    devices = {DEVICES[e]: underlay_mtu - OVERHEAD[e] for e in used}
-    return {**devices, "workload": min(devices.values(), default=underlay_mtu)}
 
 
 def check_fleet(pools: Sequence[Any], hosts: Sequence[Any], problems: Problems) -> None:

@@ -1,7 +1,7 @@
 """Verification report: session parsing and the summary lines."""
 
-from ansible_collections.calico.network.plugins.module_utils.model import build_model
-from ansible_collections.calico.network.plugins.module_utils.verify import (
+from ansible_collections.calico.network.plugins.plugin_utils.model import build_model
+from ansible_collections.calico.network.plugins.plugin_utils.verify import (
     bgp_sessions,
     probe_plan,
     report,
@@ -93,8 +93,8 @@ def test_a_host_without_results_counts_as_down_instead_of_vanishing():
 
 
 def test_policy_ports_and_floating_ips_get_probes_with_the_predicted_outcome():
-    from ansible_collections.calico.network.plugins.module_utils.verify import listener_plan
-    from tests.unit.module_utils.test_policy import fleet
+    from ansible_collections.calico.network.plugins.plugin_utils.verify import listener_plan
+    from tests.unit.plugin_utils.test_policy import fleet
 
     m = build_model(fleet())
     plan = {(p["src"], p["dst"], p["dst_ip"], p["kind"], p["port"]): p for p in probe_plan(m, "h2")}
@@ -107,7 +107,7 @@ def test_policy_ports_and_floating_ips_get_probes_with_the_predicted_outcome():
 
 
 def test_a_denied_pair_that_connects_fails_the_report():
-    from tests.unit.module_utils.test_policy import fleet
+    from tests.unit.plugin_utils.test_policy import fleet
 
     m = build_model(fleet())
     results = {
@@ -120,9 +120,9 @@ def test_a_denied_pair_that_connects_fails_the_report():
 
 
 def test_sessions_are_shown_and_counted_by_kind_in_a_rack_fleet():
-    from ansible_collections.calico.network.plugins.module_utils.model import host_slice
-    from tests.unit.module_utils.test_peers import TOR, with_peers
-    from tests.unit.module_utils.test_racks import fleet
+    from ansible_collections.calico.network.plugins.plugin_utils.model import host_slice
+    from tests.unit.plugin_utils.test_peers import TOR, with_peers
+    from tests.unit.plugin_utils.test_racks import fleet
 
     m = build_model(with_peers(fleet([3, 2]), [TOR], hosts={"r1h1", "r1h2", "r1h3"}))
     results = {}

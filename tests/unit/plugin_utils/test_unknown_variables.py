@@ -7,11 +7,11 @@ from pathlib import Path
 
 import yaml
 
-from ansible_collections.calico.network.plugins.module_utils.known_variables import (
+from ansible_collections.calico.network.plugins.plugin_utils.known_variables import (
     KNOWN_VARIABLES,
 )
-from ansible_collections.calico.network.plugins.module_utils.problems import Problems
-from ansible_collections.calico.network.plugins.module_utils.unknown_variables import (
+from ansible_collections.calico.network.plugins.plugin_utils.problems import Problems
+from ansible_collections.calico.network.plugins.plugin_utils.unknown_variables import (
     INTERNAL_VARIABLES,
     check_unknown_variables,
 )

@@ -5,8 +5,8 @@ import os
 
 import pytest
 
-from ansible_collections.calico.network.plugins.module_utils import encap
-from ansible_collections.calico.network.plugins.module_utils.model import (
+from ansible_collections.calico.network.plugins.plugin_utils import encap
+from ansible_collections.calico.network.plugins.plugin_utils.model import (
     build_model,
     host_slice,
     validate,
@@ -61,21 +61,6 @@ def test_cross_subnet_tunnels_only_next_hops_outside_the_hosts_subnet(
 def test_cross_subnet_uses_the_prefix_of_calico_ip_not_a_classful_guess():
     assert not encap.tunnelled("10.0.0.0/8", "10.200.0.1", pool())
     assert encap.tunnelled("10.0.0.0/30", "10.0.0.5", pool())
-
-
-@pytest.mark.parametrize(
-    ("underlay", "used", "expected"),
-    [
-        (1500, [], {"workload": 1500}),
-        (1500, ["ipip"], {"tunl0": 1480, "workload": 1480}),
-        (1500, ["vxlan"], {"vxlan.calico": 1450, "workload": 1450}),
-        (1500, ["ipip", "vxlan"], {"tunl0": 1480, "vxlan.calico": 1450, "workload": 1450}),
-        (9000, ["ipip"], {"tunl0": 8980, "workload": 8980}),
-        (1460, ["vxlan"], {"vxlan.calico": 1410, "workload": 1410}),
-    ],
-)
-def test_mtus_subtract_the_overheads_and_workloads_take_the_smallest(underlay, used, expected):
-    assert encap.mtus(underlay, used) == expected
 
 
 def test_a_bare_calico_ip_with_cross_subnet_is_an_error_naming_host_variable_and_fix():

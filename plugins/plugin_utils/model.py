@@ -15,15 +15,15 @@ import ipaddress
 from collections.abc import Mapping
 from typing import Any
 
-from ansible_collections.calico.network.plugins.module_utils import encap, ipam, peers, racks
-from ansible_collections.calico.network.plugins.module_utils.policy import check_floating_ips
-from ansible_collections.calico.network.plugins.module_utils.problems import (
+from ansible_collections.calico.network.plugins.plugin_utils import encap, ipam, peers, racks
+from ansible_collections.calico.network.plugins.plugin_utils.policy import check_floating_ips
+from ansible_collections.calico.network.plugins.plugin_utils.problems import (
     FLEET,
     InventoryError,
     Problems,
 )
-from ansible_collections.calico.network.plugins.module_utils.spec import FleetSpec, read_fleet
-from ansible_collections.calico.network.plugins.module_utils.unknown_variables import (
+from ansible_collections.calico.network.plugins.plugin_utils.spec import FleetSpec, read_fleet
+from ansible_collections.calico.network.plugins.plugin_utils.unknown_variables import (
     check_unknown_variables,
 )
 

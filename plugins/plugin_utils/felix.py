@@ -28,9 +28,10 @@ import ipaddress
 from collections.abc import Mapping
 from typing import Any
 
-from ansible_collections.calico.network.plugins.module_utils import encap
 from ansible_collections.calico.network.plugins.module_utils.iptables import chain_name
-from ansible_collections.calico.network.plugins.module_utils.policy import (
+from ansible_collections.calico.network.plugins.module_utils.tunnel import VXLAN_PORT
+from ansible_collections.calico.network.plugins.plugin_utils import encap
+from ansible_collections.calico.network.plugins.plugin_utils.policy import (
     peer_addresses,
     policies_for,
 )
@@ -46,7 +47,6 @@ SET_ACCEPT = f"-j MARK --set-xmark {ACCEPT_MARK}/{ACCEPT_MARK}"
 RETURN_IF_ACCEPTED = f"{IS_ACCEPTED} -j RETURN"
 LOG_PREFIX = '-j LOG --log-prefix "calico-packet: "'
 ANTI_SPOOFING = ("rpfilter", "source")
-VXLAN_PORT = 4789
 PROFILE = "fleet"
 
 

@@ -2,16 +2,16 @@
 
 import pytest
 
-from ansible_collections.calico.network.plugins.module_utils.model import (
+from ansible_collections.calico.network.plugins.plugin_utils.model import (
     build_model,
     host_slice,
     validate,
 )
-from ansible_collections.calico.network.plugins.module_utils.peers import (
+from ansible_collections.calico.network.plugins.plugin_utils.peers import (
     format_pattern,
     parse_pattern,
 )
-from tests.unit.module_utils.test_racks import fleet
+from tests.unit.plugin_utils.test_racks import fleet
 
 TOR = {"name": "tor1", "ip": "192.168.1.254", "as": 65100}
 

@@ -13,11 +13,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ansible_collections.calico.network.plugins.module_utils.policy import (
+from ansible_collections.calico.network.plugins.plugin_utils.policy import (
     read_floating_ips,
     read_policy_settings,
 )
-from ansible_collections.calico.network.plugins.module_utils.problems import FLEET, Problems
+from ansible_collections.calico.network.plugins.plugin_utils.problems import FLEET, Problems
 
 # The canonical defaults of the fleet-wide variables. roles/calico_model/defaults/main.yml
 # documents the same values; tests/unit/module_utils/test_spec.py keeps the two in step.

@@ -2,8 +2,8 @@
 
 import pytest
 
-from ansible_collections.calico.network.plugins.module_utils.model import build_model, validate
-from ansible_collections.calico.network.plugins.module_utils.policy import (
+from ansible_collections.calico.network.plugins.plugin_utils.model import build_model, validate
+from ansible_collections.calico.network.plugins.plugin_utils.policy import (
     SelectorError,
     parse_selector,
     selector_matches,

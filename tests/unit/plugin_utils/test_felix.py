@@ -2,17 +2,17 @@
 
 import pytest
 
-from ansible_collections.calico.network.plugins.module_utils.felix import (
-    policy_chain,
-    render_tables,
-    workload_chain,
-)
 from ansible_collections.calico.network.plugins.module_utils.iptables import (
     MAX_CHAIN_NAME,
     desired_tables,
 )
-from ansible_collections.calico.network.plugins.module_utils.model import build_model
-from tests.unit.module_utils.test_policy import DB_POLICY, fleet, workload
+from ansible_collections.calico.network.plugins.plugin_utils.felix import (
+    policy_chain,
+    render_tables,
+    workload_chain,
+)
+from ansible_collections.calico.network.plugins.plugin_utils.model import build_model
+from tests.unit.plugin_utils.test_policy import DB_POLICY, fleet, workload
 
 
 def tables(host="h1", policies=(DB_POLICY,), anti_spoofing="rpfilter", **extra):

@@ -28,7 +28,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ansible_collections.calico.network.plugins.module_utils.problems import FLEET, Problems
+from ansible_collections.calico.network.plugins.plugin_utils.problems import FLEET, Problems
 
 ACTIONS = ("allow", "deny", "log")
 PROTOCOLS = ("tcp", "udp", "icmp", "sctp")

@@ -6,12 +6,12 @@ import subprocess
 
 import pytest
 
-from ansible_collections.calico.network.plugins.module_utils.model import (
+from ansible_collections.calico.network.plugins.plugin_utils.model import (
     build_model,
     host_slice,
     validate,
 )
-from ansible_collections.calico.network.plugins.module_utils.racks import (
+from ansible_collections.calico.network.plugins.plugin_utils.racks import (
     RACK_GROUPS,
     rack_groups_from_inventory_json,
 )

@@ -4,8 +4,8 @@ import random
 
 import pytest
 
-from ansible_collections.calico.network.plugins.module_utils.model import build_model, validate
-from ansible_collections.calico.network.plugins.module_utils.problems import InventoryError
+from ansible_collections.calico.network.plugins.plugin_utils.model import build_model, validate
+from ansible_collections.calico.network.plugins.plugin_utils.problems import InventoryError
 
 POOLS = [{"cidr": "172.17.0.0/16", "block_size": 24}]
 

@@ -12,10 +12,10 @@ import difflib
 from collections.abc import Mapping
 from typing import Any
 
-from ansible_collections.calico.network.plugins.module_utils.known_variables import (
+from ansible_collections.calico.network.plugins.plugin_utils.known_variables import (
     KNOWN_VARIABLES,
 )
-from ansible_collections.calico.network.plugins.module_utils.problems import FLEET, Problems
+from ansible_collections.calico.network.plugins.plugin_utils.problems import FLEET, Problems
 
 # Facts (set_fact) and registered results of the project's roles, playbooks and scenarios.
 # tests/unit/tools/test_unknown_variables.py scans the YAML and keeps this list complete.

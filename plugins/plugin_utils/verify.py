@@ -8,8 +8,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from ansible_collections.calico.network.plugins.module_utils.model import host_slice
-from ansible_collections.calico.network.plugins.module_utils.policy import policies_for, verdict
+from ansible_collections.calico.network.plugins.plugin_utils.model import host_slice
+from ansible_collections.calico.network.plugins.plugin_utils.policy import policies_for, verdict
 
 # The kinds of BGP sessions, in the order the report shows them.
 SESSION_KINDS = ("mesh", "rr-client", "rr-peer", "ebgp", "external")
