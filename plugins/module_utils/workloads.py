@@ -20,7 +20,10 @@ from typing import Any
 
 INTERFACE_PATTERN = re.compile(r"^cali[0-9a-f]{11}$")
 # Namespace names become file names under /run/netns: no slashes, no leading dot.
-NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
+# A workload's name names its network namespace and appears in interface hashes and chain names,
+# so it is a DNS label: safe as a file name under /run/netns and in shell output. The model's
+# validation (plugin_utils/spec.py) and this module share the rule.
+NAME_PATTERN = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 WORKLOAD_MAC = "ee:ee:ee:ee:ee:ee"
 GATEWAY = "169.254.1.1"
 PEER = "eth0"

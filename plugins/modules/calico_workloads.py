@@ -44,7 +44,7 @@ options:
       name:
         description:
           - Workload name, also the name of its network namespace (under /run/netns).
-          - Must match C(^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$) and be unique.
+          - A DNS label (1-63 lower-case letters, digits and inner dashes), unique.
         type: str
         required: true
       ip:

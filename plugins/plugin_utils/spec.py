@@ -8,11 +8,11 @@ are checked where they are computed, in ipam.py and model.py.
 from __future__ import annotations
 
 import ipaddress
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ansible_collections.calico.network.plugins.module_utils.workloads import NAME_PATTERN
 from ansible_collections.calico.network.plugins.plugin_utils.policy import (
     read_floating_ips,
     read_policy_settings,
@@ -53,9 +53,6 @@ FLEET_VARIABLES = (
 )
 
 LINK_LOCAL = ipaddress.IPv4Network("169.254.0.0/16")
-# A workload's name names its network namespace and appears in interface hashes and chain names,
-# so keep it to a DNS label: safe as a file name under /run/netns and in shell output.
-WORKLOAD_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 MIN_BLOCK, MAX_BLOCK = 20, 32
 # AS 0 and AS_TRANS (RFC 6793) may not be used on a session.
 RESERVED_AS = (0, 23456)
@@ -458,7 +455,7 @@ def _read_workload(host: str, index: int, item: Any, problems: Problems) -> Work
         problems.error(host, where, "has no name", "write {name: web-1}")
         return None
     name = str(item["name"])
-    if not WORKLOAD_NAME.match(name):
+    if not NAME_PATTERN.match(name):
         problems.error(
             host,
             f"{where}.name",
