@@ -155,20 +155,20 @@ def _check_hosts(fleet: FleetSpec, problems: Problems) -> None:
         if host.interface is None:
             continue
         duplicate = host.interface.ip in seen_ip
-        _unique(seen_ip, host.interface.ip, host.name, "calico_ip", "address", problems)
+        claim_unique(seen_ip, host.interface.ip, host.name, "calico_ip", "address", problems)
         if host.router_id is not None:
-            _unique(
+            claim_unique(
                 seen_router_id, host.router_id, host.name, "calico_router_id", "router id", problems
             )
         elif not duplicate:  # a duplicate address is reported once, not again as a router id
-            _unique(
+            claim_unique(
                 seen_router_id, host.interface.ip, host.name, "calico_ip", "router id", problems
             )
     if fleet.bgp_mode == "mesh":
         _check_single_as(fleet, problems)
 
 
-def _unique(
+def claim_unique(
     seen: dict[ipaddress.IPv4Address, str],
     value: ipaddress.IPv4Address,
     host: str,

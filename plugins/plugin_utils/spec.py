@@ -346,7 +346,7 @@ def _read_int(host: str, variable: str, raw: Any, problems: Problems) -> int | N
 def _read_host(name: str, values: Mapping[str, Any], problems: Problems) -> HostSpec:
     return HostSpec(
         name=name,
-        interface=_read_host_ip(name, values.get("calico_ip"), problems),
+        interface=read_host_ip(name, values.get("calico_ip"), problems),
         asn=_read_as(name, values.get("calico_as", DEFAULTS["calico_as"]), problems),
         router_id=_read_router_id(name, values.get("calico_router_id"), problems),
         block=_read_block(name, values.get("calico_block"), problems),
@@ -355,7 +355,7 @@ def _read_host(name: str, values: Mapping[str, Any], problems: Problems) -> Host
     )
 
 
-def _read_host_ip(host: str, raw: Any, problems: Problems) -> ipaddress.IPv4Interface | None:
+def read_host_ip(host: str, raw: Any, problems: Problems) -> ipaddress.IPv4Interface | None:
     fix = "set the host's underlay address with its prefix, e.g. calico_ip: 192.168.100.100/24"
     if raw in (None, ""):
         problems.error(host, "calico_ip", "is not set", fix)
