@@ -26,6 +26,8 @@ from pathlib import Path
 
 import pytest
 
+from ansible_collections.calico.network.plugins.module_utils import tunnel
+from ansible_collections.calico.network.plugins.module_utils.runner import SubprocessRunner
 from ansible_collections.calico.network.plugins.plugin_utils.model import build_model, host_slice
 from tests.integration import sandbox
 from tests.render import REPO, render, role_defaults
@@ -56,12 +58,8 @@ def require_root_and_tools() -> None:
 
 
 def kernel_can_create(kind: str) -> tuple[bool, str]:
-    probe = {
-        "ipip": "ip link add name tunl0 type ipip; ip link show tunl0",
-        "vxlan": "ip link add name probe type vxlan id 4096 dstport 4789",
-    }[kind]
-    result = subprocess.run(["unshare", "--net", "sh", "-c", probe], capture_output=True, text=True)
-    return result.returncode == 0, result.stderr.strip()
+    """The tunnel core's probe, as the module's preflight runs it."""
+    return tunnel.can_create(SubprocessRunner(), kind)
 
 
 class Fleet(sandbox.Sandbox):
