@@ -29,8 +29,8 @@ import pytest
 from ansible_collections.calico.network.plugins.module_utils import tunnel
 from ansible_collections.calico.network.plugins.module_utils.runner import SubprocessRunner
 from ansible_collections.calico.network.plugins.plugin_utils.model import build_model, host_slice
-from tests.integration import sandbox
 from tests.render import REPO, render, role_defaults
+from tests.support import sandbox
 
 MODULES = "ansible_collections.calico.network.plugins.modules."
 TOOLS = {
@@ -172,11 +172,22 @@ class Fleet(sandbox.Sandbox):
             self.bird(host)
         for host in HOSTS:
             self.tunnel(host, "all")
+            me = host_slice(self.model, host)
             workloads = [
-                {"name": w["name"], "ip": w["ip"], "interface": w["interface"], "mtu": mtu[host]}
-                for w in self.model["hosts"][host]["workloads"]
+                {"name": w["name"], "ip": w["ip"], "interface": w["interface"]}
+                for w in me["workloads"]
             ]
-            self.module(host, "calico_workloads", {"workloads": workloads})
+            # The workloads derive their MTU on the host, as the calico_workloads role does.
+            wired = self.module(
+                host,
+                "calico_workloads",
+                {
+                    "workloads": workloads,
+                    "underlay_ip": me["ip"],
+                    "encapsulations": me["tunnel"]["encapsulations"],
+                },
+            )
+            assert {w["mtu"] for w in wired["workloads"]} == {mtu[host]}, wired
         return mtu
 
     def routes(self, host: str) -> list[str]:
