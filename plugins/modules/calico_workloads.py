@@ -23,9 +23,10 @@ description:
     sees it as an alien route and can export it.
   - Partial states converge with the fewest commands (only what differs is changed). A veth whose
     peer is not C(eth0) in the workload's namespace is re-created.
-  - State is read with C(ip -j) (two commands for the root namespace and one per namespace) and
-    changes are applied with C(ip -batch -) in the root namespace and C(ip -n NS -batch -) per
-    workload namespace.
+  - State is read with C(ip -j) (two commands for the root namespace and one per namespace, plus
+    C(ip -j -d address show) when the MTU is derived from the underlay interface) and changes
+    are applied with C(ip -batch -) in the root namespace and C(ip -n NS -batch -) per workload
+    namespace.
   - With O(state=absent) every C(cali) workload veth is removed (with its namespace when that
     holds nothing else), as O(workloads=[]) with O(prune=true) does; a reset uses it.
   - The module never touches an interface whose name is not C(cali) + 11 hex digits, a route that
