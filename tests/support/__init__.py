@@ -1,1 +1,0 @@
-"""Test support shared by the test suites (integration sandboxes, rendering helpers)."""
