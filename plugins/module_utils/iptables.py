@@ -100,6 +100,13 @@ def append_ids(table: str, chain: str, rules: Sequence[str]) -> list[str]:
     return rule_ids(table, f"{chain}*appends*", rules)
 
 
+def _paired(first: Sequence[str], second: Sequence[str]) -> list[tuple[str, str]]:
+    """``zip(first, second, strict=True)``, which Python 3.9 (a host's) does not have."""
+    if len(first) != len(second):
+        raise ValueError(f"{len(first)} items paired with {len(second)}")
+    return [(item, second[index]) for index, item in enumerate(first)]
+
+
 def tagged(rule: str, rule_id: str) -> str:
     """The rule as we write it: our id comment first, then the caller's matches and target."""
     comment = f'-m comment --comment "{COMMENT_PREFIX}{rule_id}"'
@@ -383,7 +390,7 @@ def _plan_hooked_chain(
 def _wanted(table: str, chain: str, hooks: Iterable[Hook], appends: bool) -> list[_Wanted]:
     rules = [h.rule for h in hooks if h.chain == chain]
     ids = append_ids(table, chain, rules) if appends else hook_ids(table, chain, rules)
-    return [_Wanted(i, tagged(r, i)) for i, r in zip(ids, rules, strict=True)]
+    return [_Wanted(i, tagged(r, i)) for i, r in _paired(ids, rules)]
 
 
 def _chain_sort_key(table: str, name: str) -> tuple[int, str]:
@@ -444,7 +451,7 @@ def plan_table(
         # Under --noflush a ":chain" line creates the chain or flushes it: never deleted, so
         # foreign rules jumping into it keep working.
         declarations.append(f":{chain} - [0:0]")
-        lines = [f"-A {chain} {tagged(r, i)}" for r, i in zip(rules, ids, strict=True)]
+        lines = [f"-A {chain} {tagged(r, i)}" for r, i in _paired(rules, ids)]
         rule_lines += lines
         chain_after[chain] = [f":{chain} - [0:0]", *lines]
 

@@ -1,9 +1,10 @@
 """Pure logic of ``calico.network.calico_workloads``: no I/O happens here.
 
-The module reads the kernel state with ``ip -j`` (``parse_*``), this file turns it into a
-``HostState``, compares it with the desired ``Workload`` list and produces a ``Plan``: the ``ip
--batch`` lines for the root namespace and for each workload namespace, the sysctl writes, warnings
-and the diff text. Keeping this pure lets the unit tests cover every partial state without root.
+The kernel state is read with ``ip -j`` and parsed by the iproute core (``parse_*``); this
+file turns it into a ``HostState``, compares it with the desired ``Workload`` list and produces a
+``Plan``: the ``ip -batch`` lines for the root namespace and for each workload namespace, the
+sysctl writes, warnings and the diff text. Keeping this pure lets the unit tests cover every
+partial state without root. ``workloads_host`` reads the state and applies a plan.
 
 Wiring per workload is Calico's CNI wiring: a veth pair whose host end ``cali`` + 11 hex digits (MAC
 ee:ee:ee:ee:ee:ee) stays in the root namespace and whose peer ``eth0`` lives in the workload's
@@ -13,10 +14,24 @@ namespace with the workload address as /32 and a link-local gateway 169.254.1.1.
 from __future__ import annotations
 
 import ipaddress
-import json
 import re
 from dataclasses import dataclass, field
 from typing import Any
+
+# The ip -j views and parsers live in the iproute core; they stay importable from here.
+from ansible_collections.calico.network.plugins.module_utils.iproute import (  # noqa: F401
+    Link,
+    Neighbour,
+    NetnsState,
+    Route,
+    normalise_dst,
+    parse_links,
+    parse_neighbours,
+    parse_netns_list,
+    parse_netns_state,
+    parse_routes,
+    split_json_documents,
+)
 
 INTERFACE_PATTERN = re.compile(r"^cali[0-9a-f]{11}$")
 # Namespace names become file names under /run/netns: no slashes, no leading dot.
@@ -143,60 +158,6 @@ def validate_workloads(items: list[dict[str, Any]]) -> list[Workload]:
 # --------------------------------------------------------------------------- observed state
 
 
-@dataclass(frozen=True)
-class Link:
-    name: str
-    index: int
-    kind: str | None = None
-    mac: str = ""
-    mtu: int = 0
-    up: bool = False
-    # A veth's peer: in another namespace it is (netnsid, ifindex there), in the same one a name.
-    peer_netnsid: int | None = None
-    peer_index: int | None = None
-    peer_name: str | None = None
-    addresses: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class Route:
-    dst: str
-    dev: str | None = None
-    gateway: str | None = None
-    scope: str = "global"
-    protocol: str = "boot"
-    metric: int = 0
-    type: str = "unicast"
-
-    def delete_line(self) -> str:
-        words = ["route", "del"]
-        if self.type != "unicast":
-            words.append(self.type)
-        words.append(self.dst)
-        if self.gateway:
-            words += ["via", self.gateway]
-        if self.dev:
-            words += ["dev", self.dev]
-        if self.metric:
-            words += ["metric", str(self.metric)]
-        return " ".join(words)
-
-
-@dataclass(frozen=True)
-class Neighbour:
-    dst: str
-    dev: str
-    lladdr: str = ""
-    state: tuple[str, ...] = ()
-
-
-@dataclass
-class NetnsState:
-    links: dict[str, Link] = field(default_factory=dict)
-    routes: list[Route] = field(default_factory=list)
-    neighbours: list[Neighbour] = field(default_factory=list)
-
-
 @dataclass
 class HostState:
     links: dict[str, Link] = field(default_factory=dict)
@@ -211,103 +172,6 @@ class HostState:
         if link.peer_netnsid is None:
             return None
         return self.netns_ids.get(link.peer_netnsid)
-
-
-def split_json_documents(text: str) -> list[Any]:
-    """Split the output of ``ip -j -batch -``: one JSON document per batch line."""
-    decoder = json.JSONDecoder()
-    documents = []
-    position = 0
-    while True:
-        while position < len(text) and text[position].isspace():
-            position += 1
-        if position >= len(text):
-            return documents
-        document, position = decoder.raw_decode(text, position)
-        documents.append(document)
-
-
-def _ipv4_addresses(entry: dict[str, Any]) -> tuple[str, ...]:
-    return tuple(
-        f"{info['local']}/{info['prefixlen']}"
-        for info in entry.get("addr_info", [])
-        if info.get("family") == "inet"
-    )
-
-
-def parse_links(document: list[dict[str, Any]]) -> dict[str, Link]:
-    """Parse ``ip -j -d link show`` or ``ip -j -d addr show`` (which adds ``addr_info``)."""
-    links = {}
-    for entry in document:
-        netnsid = entry.get("link_netnsid")
-        kind = (entry.get("linkinfo") or {}).get("info_kind")
-        link = Link(
-            name=entry["ifname"],
-            index=entry["ifindex"],
-            kind=kind,
-            mac=entry.get("address", ""),
-            mtu=entry.get("mtu", 0),
-            up="UP" in entry.get("flags", []),
-            peer_netnsid=netnsid,
-            peer_index=entry.get("link_index") if netnsid is not None else None,
-            # Other kinds name their lower device here (a VLAN's parent): not a peer.
-            peer_name=entry.get("link") if kind == "veth" else None,
-            addresses=_ipv4_addresses(entry),
-        )
-        links[link.name] = link
-    return links
-
-
-def normalise_dst(dst: str) -> str:
-    if dst == "default" or "/" in dst:
-        return dst
-    return f"{dst}/32"
-
-
-def parse_routes(document: list[dict[str, Any]]) -> list[Route]:
-    """Parse ``ip -j [-d] route show``; without ``-d`` the defaults are simply left out."""
-    return [
-        Route(
-            dst=normalise_dst(entry["dst"]),
-            dev=entry.get("dev"),
-            gateway=entry.get("gateway"),
-            scope=entry.get("scope", "global"),
-            protocol=str(entry.get("protocol", "boot")),
-            metric=entry.get("metric", 0),
-            type=entry.get("type", "unicast"),
-        )
-        for entry in document
-    ]
-
-
-def parse_neighbours(document: list[dict[str, Any]]) -> list[Neighbour]:
-    return [
-        Neighbour(
-            dst=entry["dst"],
-            dev=entry.get("dev", ""),
-            lladdr=entry.get("lladdr", ""),
-            state=tuple(entry.get("state", [])),
-        )
-        for entry in document
-        if ":" not in entry.get("dst", ":")
-    ]
-
-
-def parse_netns_list(document: list[dict[str, Any]]) -> tuple[set[str], dict[int, str]]:
-    """Parse ``ip -j netns list``: the names and the ids (as the root namespace sees them)."""
-    names = {entry["name"] for entry in document}
-    ids = {entry["id"]: entry["name"] for entry in document if "id" in entry}
-    return names, ids
-
-
-def parse_netns_state(documents: list[Any]) -> NetnsState:
-    """Parse the answers to ``NETNS_READ`` inside one namespace."""
-    addresses, routes, neighbours = documents
-    return NetnsState(
-        links=parse_links(addresses),
-        routes=parse_routes(routes),
-        neighbours=parse_neighbours(neighbours),
-    )
 
 
 def is_stale_candidate(link: Link, keep: set[str]) -> bool:

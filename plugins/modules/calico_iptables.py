@@ -213,6 +213,11 @@ from ansible_collections.calico.network.plugins.module_utils.iptables import (  
     render_payload,
     version_backend,
 )
+from ansible_collections.calico.network.plugins.module_utils.runner import (  # noqa: E402
+    AnsibleRunner,
+    CommandError,
+    RunnerError,
+)
 
 SAVE_BINARIES = {"nft": "iptables-nft-save", "legacy": "iptables-legacy-save"}
 RESTORE_BINARIES = {"nft": "iptables-nft-restore", "legacy": "iptables-legacy-restore"}
@@ -227,74 +232,67 @@ class Backend:
     save_text: str
 
 
-def _run_text(module: AnsibleModule, argv: list[str]) -> tuple[int, str, str]:
-    rc, out, err = module.run_command(argv)
-    return rc, out or "", err or ""
-
-
-def _iptables_version(module: AnsibleModule) -> str:
-    binary = module.get_bin_path("iptables")
+def _iptables_version(runner: AnsibleRunner) -> str:
+    binary = runner.which("iptables")
     if not binary:
         return ""
-    rc, out, _ = _run_text(module, [binary, "--version"])
+    rc, out, _ = runner.attempt([binary, "--version"])
     return out.strip() if rc == 0 else ""
 
 
-def _binaries(module: AnsibleModule, backend: str, version_text: str) -> tuple[str, str] | None:
-    save = module.get_bin_path(SAVE_BINARIES[backend])
-    restore = module.get_bin_path(RESTORE_BINARIES[backend])
+def _binaries(runner: AnsibleRunner, backend: str, version_text: str) -> tuple[str, str] | None:
+    save = runner.which(SAVE_BINARIES[backend])
+    restore = runner.which(RESTORE_BINARIES[backend])
     if save and restore:
         return save, restore
     # Old distributions ship only plain iptables-save/-restore; trust them only if they are
     # the backend asked for, never silently write to the other one.
     if version_text and version_backend(version_text) == backend:
-        save = module.get_bin_path("iptables-save")
-        restore = module.get_bin_path("iptables-restore")
+        save = runner.which("iptables-save")
+        restore = runner.which("iptables-restore")
         if save and restore:
             return save, restore
     return None
 
 
-def _read(module: AnsibleModule, save: str) -> str:
-    rc, out, err = _run_text(module, [save])
-    if rc != 0:
-        module.fail_json(msg=f"{save} failed (rc={rc}): {err.strip()}", rc=rc, stderr=err)
-    return out
-
-
-def _detect_backend(module: AnsibleModule, requested: str) -> Backend:
-    version_text = _iptables_version(module)
+def _detect_backend(module: AnsibleModule, runner: AnsibleRunner, requested: str) -> Backend:
+    version_text = _iptables_version(runner)
     candidates = ("nft", "legacy") if requested == "auto" else (requested,)
-    found = {b: bins for b in candidates if (bins := _binaries(module, b, version_text))}
+    found = {b: bins for b in candidates if (bins := _binaries(runner, b, version_text))}
     if not found:
         module.fail_json(msg=f"no iptables-save/-restore binaries for backend {requested}")
     if len(found) == 1:
         name, (save, restore) = next(iter(found.items()))
         reason = "requested" if requested != "auto" else f"only {name} binaries found"
-        return Backend(name, save, restore, reason, _read(module, save))
+        return Backend(name, save, restore, reason, runner.read([save]))
     listed: dict[str, str | None] = {}
     for name, (save, _) in found.items():
-        rc, out, _ = _run_text(module, [save])
+        rc, out, _ = runner.attempt([save])
         listed[name] = out if rc == 0 else None
     # A backend that cannot even be listed has no rules anyone relies on.
     name, reason = choose_backend(listed["legacy"] or "", listed["nft"] or "", version_text)
     save, restore = found[name]
     text = listed[name]
-    return Backend(name, save, restore, reason, _read(module, save) if text is None else text)
+    return Backend(name, save, restore, reason, runner.read([save]) if text is None else text)
 
 
-def _apply(module: AnsibleModule, backend: Backend, payloads: dict[str, str], wait: int) -> None:
+def _apply(
+    module: AnsibleModule, runner: AnsibleRunner, backend: Backend, payloads: dict[str, str]
+) -> None:
+    """One ``iptables-restore --noflush`` per table (recorded, not run, in check mode)."""
     done: list[str] = []
     for table, payload in payloads.items():
-        argv = [backend.restore, "--noflush", f"--wait={wait}"]
-        rc, out, err = module.run_command(argv, data=payload, binary_data=True)
-        if rc != 0:
+        argv = [backend.restore, "--noflush", f"--wait={module.params['wait']}"]
+        try:
+            runner.write(argv, payload, shown=[f"{' '.join(argv)} # table {table}"])
+        except CommandError as error:
             module.fail_json(
                 msg=f"{backend.restore} rejected table {table}; that table is unchanged "
-                f"(one transaction), tables already written: {done or 'none'}: {err.strip()}",
-                rc=rc,
-                stdout=out,
-                stderr=err,
+                f"(one transaction), tables already written: {done or 'none'}: "
+                f"{error.stderr.strip()}",
+                rc=error.rc,
+                stdout=error.details["stdout"],
+                stderr=error.stderr,
                 table=table,
                 payload=payload,
                 backend=backend.name,
@@ -302,10 +300,12 @@ def _apply(module: AnsibleModule, backend: Backend, payloads: dict[str, str], wa
         done.append(table)
 
 
-def _verify(module: AnsibleModule, backend: Backend, plan_args: dict) -> None:
+def _verify(
+    module: AnsibleModule, runner: AnsibleRunner, backend: Backend, plan_args: dict
+) -> None:
     """Read back: a rule iptables stored differently from what we hashed would otherwise be
     rewritten on every run, so fail loudly instead of flapping."""
-    actual = parse_save(_read(module, backend.save))
+    actual = parse_save(runner.read([backend.save]))
     leftover = {p.table: p.commands for p in plan_all(actual, **plan_args) if p.changed}
     if leftover:
         module.fail_json(msg="iptables did not converge after restore", leftover=leftover)
@@ -331,17 +331,20 @@ def run_module() -> None:
     except SpecError as exc:
         module.fail_json(msg=f"invalid tables: {exc}")
 
-    backend = _detect_backend(module, params["backend"])
-    plan_args = {"desired": desired, "prefix": prefix, "insert_mode": params["insert_mode"]}
-    plans: list[TablePlan] = plan_all(parse_save(backend.save_text), **plan_args)
-    payloads = {p.table: render_payload(p) for p in plans if p.changed}
-    for plan in plans:
-        for warning in plan.warnings:
-            module.warn(warning)
-
-    if payloads and not module.check_mode:
-        _apply(module, backend, payloads, params["wait"])
-        _verify(module, backend, plan_args)
+    runner = AnsibleRunner(module)
+    try:
+        backend = _detect_backend(module, runner, params["backend"])
+        plan_args = {"desired": desired, "prefix": prefix, "insert_mode": params["insert_mode"]}
+        plans: list[TablePlan] = plan_all(parse_save(backend.save_text), **plan_args)
+        payloads = {p.table: render_payload(p) for p in plans if p.changed}
+        for plan in plans:
+            for warning in plan.warnings:
+                module.warn(warning)
+        _apply(module, runner, backend, payloads)
+        if payloads and not runner.check_mode:
+            _verify(module, runner, backend, plan_args)
+    except RunnerError as error:
+        runner.fail(error)
 
     result = {
         "changed": bool(payloads),

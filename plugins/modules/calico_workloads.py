@@ -23,9 +23,12 @@ description:
     sees it as an alien route and can export it.
   - Partial states converge with the fewest commands (only what differs is changed). A veth whose
     peer is not C(eth0) in the workload's namespace is re-created.
-  - State is read with C(ip -j) (two commands for the root namespace and one per namespace) and
-    changes are applied with C(ip -batch -) in the root namespace and C(ip -n NS -batch -) per
-    workload namespace.
+  - State is read with C(ip -j) (two commands for the root namespace and one per namespace, plus
+    C(ip -j -d address show) when the MTU is derived from the underlay interface) and changes
+    are applied with C(ip -batch -) in the root namespace and C(ip -n NS -batch -) per workload
+    namespace.
+  - With O(state=absent) every C(cali) workload veth is removed (with its namespace when that
+    holds nothing else), as O(workloads=[]) with O(prune=true) does; a reset uses it.
   - The module never touches an interface whose name is not C(cali) + 11 hex digits, a route that
     is not on such an interface, or a namespace that does not hold one of their peers. It refuses
     (fails) rather than replace a foreign route to a workload address or a foreign C(eth0) in a
@@ -33,13 +36,21 @@ description:
 author:
   - calico-ansible developers
 options:
+  state:
+    description:
+      - V(present) wires O(workloads).
+      - V(absent) removes every C(cali) workload veth (and its namespace when that holds nothing
+        else); the other options are then not needed and are ignored.
+    type: str
+    choices: [present, absent]
+    default: present
   workloads:
     description:
       - All workloads this host must have. With O(prune=true) this list is complete; an empty list
         removes every C(cali) workload veth.
+      - Required when O(state=present).
     type: list
     elements: dict
-    required: true
     suboptions:
       name:
         description:
@@ -61,8 +72,33 @@ options:
       mtu:
         description:
           - MTU of both ends of the veth (68 to 65535).
+          - Defaults to O(mtu).
         type: int
-        default: 1500
+  mtu:
+    description:
+      - MTU of the workloads that set none.
+      - V(0) derives it as Calico does - the underlay MTU less the largest overhead of
+        O(encapsulations) (IPIP 20, VXLAN 50), or the underlay MTU when none is used. The
+        underlay MTU is O(underlay_mtu), or that of the interface holding O(underlay_ip).
+        Without either, it is 1500.
+    type: int
+    default: 0
+  encapsulations:
+    description: The tunnel encapsulations this host uses (the network model's
+      C(calico_host.tunnel.encapsulations)), for the derived O(mtu).
+    type: list
+    elements: str
+    choices: [ipip, vxlan]
+    default: []
+  underlay_ip:
+    description: The host's underlay address (C(calico_host.ip)); its interface's MTU is the
+      underlay MTU of the derived O(mtu).
+    type: str
+  underlay_mtu:
+    description: The underlay MTU of the derived O(mtu); V(0) reads it from the interface
+      holding O(underlay_ip).
+    type: int
+    default: 0
   prune:
     description:
       - Remove host-side C(cali) veths that are not in O(workloads).
@@ -102,9 +138,15 @@ EXAMPLES = r"""
     workloads: "{{ host_workloads }}"
     prune: false
 
+- name: Wire the workloads with the MTU Calico derives from the tunnels in use
+  calico.network.calico_workloads:
+    workloads: "{{ host_workloads }}"
+    underlay_ip: 192.168.100.100
+    encapsulations: [vxlan]
+
 - name: Remove every workload of this host
   calico.network.calico_workloads:
-    workloads: []
+    state: absent
 """
 
 RETURN = r"""
@@ -161,163 +203,88 @@ commands:
 """
 
 # Ansible wants DOCUMENTATION, EXAMPLES and RETURN before any import.
-import os  # noqa: E402
-
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 
+from ansible_collections.calico.network.plugins.module_utils.runner import (  # noqa: E402
+    AnsibleRunner,
+    RunnerError,
+)
 from ansible_collections.calico.network.plugins.module_utils.workloads import (  # noqa: E402
-    NETNS_READ,
-    ROOT_READ,
-    HostState,
-    Plan,
     PlanError,
-    Workload,
     WorkloadError,
-    namespaces_to_read,
-    parse_links,
-    parse_netns_list,
-    parse_netns_state,
-    parse_routes,
     plan_workloads,
-    split_json_documents,
-    sysctl_keys,
     validate_workloads,
+)
+from ansible_collections.calico.network.plugins.module_utils.workloads_host import (  # noqa: E402
+    PROC_SYS,
+    apply,
+    default_mtu,
+    read_state,
 )
 
 ARGUMENT_SPEC = {
+    "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},
     "workloads": {
         "type": "list",
         "elements": "dict",
-        "required": True,
         "options": {
             "name": {"type": "str", "required": True},
             "ip": {"type": "str", "required": True},
             "interface": {"type": "str", "required": True},
-            "mtu": {"type": "int", "default": 1500},
+            "mtu": {"type": "int"},
         },
     },
     "prune": {"type": "bool", "default": True},
+    "mtu": {"type": "int", "default": 0},
+    "encapsulations": {
+        "type": "list",
+        "elements": "str",
+        "choices": ["ipip", "vxlan"],
+        "default": [],
+    },
+    "underlay_ip": {"type": "str"},
+    "underlay_mtu": {"type": "int", "default": 0},
 }
 
-PROC_SYS = "/proc/sys"
 
-
-class IpRunner:
-    """Runs ``ip`` without a shell and fails the module with the command and its stderr."""
-
-    def __init__(self, module: AnsibleModule, ip: str) -> None:
-        self.module = module
-        self.ip = ip
-        self.done: list[str] = []
-
-    def _base(self, netns: str | None) -> list[str]:
-        return [self.ip, "-n", netns] if netns else [self.ip]
-
-    def run(self, args: list[str], data: str | None = None) -> str:
-        rc, out, err = self.module.run_command(args, data=data, check_rc=False)
-        if rc != 0:
-            self.module.fail_json(
-                msg=f"{' '.join(args)} failed (rc={rc}): {err.strip()}",
-                cmd=args,
-                stdin=data,
-                rc=rc,
-                stdout=out,
-                stderr=err,
-                commands=self.done,
-                changed=bool(self.done),
-            )
-        return out
-
-    def read(self, netns: str | None, lines: tuple[str, ...]) -> list:
-        """One ``ip -j -d -batch -``; falls back to one command per line on a mismatch."""
-        out = self.run([*self._base(netns), "-j", "-d", "-batch", "-"], data="\n".join(lines))
-        documents = split_json_documents(out)
-        if len(documents) == len(lines):
-            return documents
-        # Older iproute2 releases do not print one JSON document per batch line.
-        return [self.read_one(netns, line.split()) for line in lines]
-
-    def read_one(self, netns: str | None, words: list[str]) -> list:
-        documents = split_json_documents(self.run([*self._base(netns), "-j", "-d", *words]))
-        return documents[0] if documents else []
-
-    def batch(self, netns: str | None, lines: list[str], shown: list[str]) -> None:
-        self.run([*self._base(netns), "-batch", "-"], data="\n".join(lines))
-        self.done += shown
-
-
-def read_sysctls(interfaces: list[str]) -> dict[str, str]:
-    values = {}
-    for interface in interfaces:
-        for key in sysctl_keys(interface):
-            try:
-                with open(os.path.join(PROC_SYS, key)) as handle:
-                    values[key] = handle.read().strip()
-            except OSError:
-                continue  # Missing or unreadable: planned as a write, which reports any error.
-    return values
-
-
-def read_state(runner: IpRunner, desired: list[Workload], prune: bool) -> HostState:
-    # Links before `netns list`: dumping a veth allocates the peer namespace's id if needed.
-    links, routes = runner.read(None, ROOT_READ)
-    names, ids = parse_netns_list(runner.read_one(None, ["netns", "list"]))
-    state = HostState(
-        links=parse_links(links), routes=parse_routes(routes), netns_names=names, netns_ids=ids
-    )
-    for netns in namespaces_to_read(desired, state, prune):
-        state.netns[netns] = parse_netns_state(runner.read(netns, NETNS_READ))
-    present = [w.interface for w in desired if w.interface in state.links]
-    state.sysctls = read_sysctls(present)
-    return state
-
-
-def write_sysctls(module: AnsibleModule, runner: IpRunner, sysctls: list[tuple[str, str]]) -> None:
-    for key, value in sysctls:
-        path = os.path.join(PROC_SYS, key)
-        try:
-            with open(path, "w") as handle:
-                handle.write(value)
-        except OSError as error:
-            module.fail_json(
-                msg=f"writing {value} to {path} failed: {error}",
-                commands=runner.done,
-                changed=bool(runner.done),
-            )
-        runner.done.append(f"sysctl -w {key.replace('/', '.')}={value}")
-
-
-def apply(module: AnsibleModule, runner: IpRunner, plan: Plan) -> None:
-    if plan.root:
-        runner.batch(None, plan.root, [f"ip {line}" for line in plan.root])
-    write_sysctls(module, runner, plan.sysctls)
-    for netns, lines in plan.netns.items():
-        runner.batch(netns, lines, [f"ip -n {netns} {line}" for line in lines])
+def desired_items(module: AnsibleModule, runner: AnsibleRunner) -> list[dict]:
+    """The workloads option, each with its MTU (the derived one when it sets none)."""
+    p = module.params
+    if p["state"] == "absent" or not p["workloads"]:
+        return []
+    items = p["workloads"]
+    validate_workloads(items)  # an invalid list fails before any command runs
+    if any(item.get("mtu") is None for item in items):
+        mtu = default_mtu(
+            runner, p["mtu"], p["underlay_ip"], p["underlay_mtu"], p["encapsulations"]
+        )
+        items = [{**item, "mtu": mtu if item.get("mtu") is None else item["mtu"]} for item in items]
+    return items
 
 
 def main() -> None:
-    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
+    module = AnsibleModule(
+        argument_spec=ARGUMENT_SPEC,
+        required_if=[("state", "present", ("workloads",))],
+        supports_check_mode=True,
+    )
+    module.get_bin_path("ip", required=True)
+    runner = AnsibleRunner(module)
+    prune = module.params["prune"] or module.params["state"] == "absent"
     try:
-        desired = validate_workloads(module.params["workloads"])
-    except WorkloadError as error:
-        module.fail_json(msg=str(error))
-    prune = module.params["prune"]
-    runner = IpRunner(module, module.get_bin_path("ip", required=True))
-    state = read_state(runner, desired, prune)
-    try:
+        desired = validate_workloads(desired_items(module, runner))
+        state = read_state(runner, desired, prune, PROC_SYS)
         plan = plan_workloads(desired, state, prune)
-    except PlanError as error:
+        for warning in plan.warnings:
+            module.warn(warning)
+        apply(runner, plan, PROC_SYS)
+    except (WorkloadError, PlanError) as error:
         module.fail_json(msg=str(error))
-    for warning in plan.warnings:
-        module.warn(warning)
-    if plan.changed and not module.check_mode:
-        apply(module, runner, plan)
-        commands = runner.done
-    else:
-        commands = plan.commands()
+    except RunnerError as error:
+        runner.fail(error)
     result = {
         "changed": plan.changed,
-        "commands": commands,
+        "commands": runner.commands,
         "workloads": [w.as_result() for w in desired],
     }
     if module._diff:

@@ -26,9 +26,11 @@ from pathlib import Path
 
 import pytest
 
+from ansible_collections.calico.network.plugins.module_utils import tunnel
+from ansible_collections.calico.network.plugins.module_utils.runner import SubprocessRunner
 from ansible_collections.calico.network.plugins.plugin_utils.model import build_model, host_slice
-from tests.integration import sandbox
 from tests.render import REPO, render, role_defaults
+from tests.support import sandbox
 
 MODULES = "ansible_collections.calico.network.plugins.modules."
 TOOLS = {
@@ -56,12 +58,8 @@ def require_root_and_tools() -> None:
 
 
 def kernel_can_create(kind: str) -> tuple[bool, str]:
-    probe = {
-        "ipip": "ip link add name tunl0 type ipip; ip link show tunl0",
-        "vxlan": "ip link add name probe type vxlan id 4096 dstport 4789",
-    }[kind]
-    result = subprocess.run(["unshare", "--net", "sh", "-c", probe], capture_output=True, text=True)
-    return result.returncode == 0, result.stderr.strip()
+    """The tunnel core's probe, as the module's preflight runs it."""
+    return tunnel.can_create(SubprocessRunner(), kind)
 
 
 class Fleet(sandbox.Sandbox):
@@ -174,11 +172,22 @@ class Fleet(sandbox.Sandbox):
             self.bird(host)
         for host in HOSTS:
             self.tunnel(host, "all")
+            me = host_slice(self.model, host)
             workloads = [
-                {"name": w["name"], "ip": w["ip"], "interface": w["interface"], "mtu": mtu[host]}
-                for w in self.model["hosts"][host]["workloads"]
+                {"name": w["name"], "ip": w["ip"], "interface": w["interface"]}
+                for w in me["workloads"]
             ]
-            self.module(host, "calico_workloads", {"workloads": workloads})
+            # The workloads derive their MTU on the host, as the calico_workloads role does.
+            wired = self.module(
+                host,
+                "calico_workloads",
+                {
+                    "workloads": workloads,
+                    "underlay_ip": me["ip"],
+                    "encapsulations": me["tunnel"]["encapsulations"],
+                },
+            )
+            assert {w["mtu"] for w in wired["workloads"]} == {mtu[host]}, wired
         return mtu
 
     def routes(self, host: str) -> list[str]:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration import sandbox
+from tests.support import sandbox
 
 REPO = Path(__file__).resolve().parents[2]
 MODULE = "ansible_collections.calico.network.plugins.modules.calico_workloads"

@@ -412,3 +412,11 @@ def test_render_managed_shows_only_managed_lines_per_table() -> None:
     assert ":cali-FORWARD - [0:0]" in before
     assert "DOCKER-USER" not in before
     assert render_managed(plans, "after") == ""
+
+
+def test_rules_and_ids_pair_strictly_without_python_310_zip():
+    from ansible_collections.calico.network.plugins.module_utils.iptables import _paired
+
+    assert _paired(["a", "b"], ["1", "2"]) == [("a", "1"), ("b", "2")]
+    with pytest.raises(ValueError, match="2 items paired with 1"):
+        _paired(["a", "b"], ["1"])

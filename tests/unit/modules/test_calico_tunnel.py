@@ -8,8 +8,10 @@ The JSON shapes were captured from real ``ip -j -d address show``, ``ip -j route
 import json
 
 import pytest
+import yaml
 from ansible.module_utils.testing import patch_module_args
 
+from ansible_collections.calico.network.plugins.module_utils import tunnel
 from ansible_collections.calico.network.plugins.modules import calico_tunnel
 
 IP = "/usr/sbin/ip"
@@ -133,9 +135,10 @@ def host(monkeypatch):
     monkeypatch.setattr(
         calico_tunnel.AnsibleModule,
         "get_bin_path",
-        lambda self, name, required=False: {"ip": IP, "bridge": BRIDGE}[name],
+        lambda self, name, required=False: {"ip": IP, "bridge": BRIDGE}.get(
+            name, f"/usr/bin/{name}"
+        ),
     )
-    monkeypatch.setattr(calico_tunnel.shutil, "which", lambda name: f"/usr/bin/{name}")
     return fake
 
 
@@ -149,6 +152,7 @@ def run(capsys):
             "_ansible_diff": diff,
             **options,
         }
+        args = {key: value for key, value in args.items() if value is not None}  # None: left out
         with patch_module_args(args), pytest.raises(SystemExit):
             calico_tunnel.main()
         return json.loads(capsys.readouterr().out)
@@ -347,10 +351,38 @@ def test_an_underlay_address_on_no_interface_fails_before_any_change(host, run):
     assert host.writes() == []
 
 
-def test_a_host_route_printed_without_its_prefix_is_not_stale():
-    # ip -j route prints "172.17.255.10" for a /32; the model writes "172.17.255.10/32".
-    have = [{"dst": "172.17.255.10", "gateway": "172.17.0.0", "dev": "vxlan.calico",
-             "flags": ["onlink"]}]  # fmt: skip
-    want = [{"dst": "172.17.255.10/32", "via": "172.17.0.0", "host": "host1"}]
-    assert calico_tunnel.plan_routes(have, want, add=False) == []
-    assert calico_tunnel.plan_routes(have, want, add=True) == []
+def test_state_absent_needs_no_address_and_removes_every_device(host, run):
+    host.converged_vxlan()
+    host.links.append(tunl0_link())
+
+    result = run(state="absent", address=None, underlay_ip=None)
+
+    assert host.writes() == [
+        [
+            "address del 172.17.0.0/32 dev tunl0",
+            "link set tunl0 down",
+            "link del vxlan.calico",
+        ]
+    ]
+    assert result["underlay_interface"] == ""
+    assert result["tunl0_changed"] is False
+
+
+def test_state_present_requires_the_addresses(host, run):
+    result = run(address=None)
+
+    assert result["failed"] is True
+    assert "address" in result["msg"]
+
+
+def test_documented_vxlan_defaults_are_the_tunnel_core_constants():
+    doc = yaml.safe_load(calico_tunnel.DOCUMENTATION)
+    options = doc["options"]["vxlan"]["suboptions"]
+
+    assert options["vni"]["default"] == tunnel.VXLAN_VNI
+    assert options["port"]["default"] == tunnel.VXLAN_PORT
+    spec = calico_tunnel.ARGUMENT_SPEC["vxlan"]["options"]
+    assert (spec["vni"]["default"], spec["port"]["default"]) == (
+        tunnel.VXLAN_VNI,
+        tunnel.VXLAN_PORT,
+    )

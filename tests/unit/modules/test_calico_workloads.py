@@ -131,6 +131,7 @@ class FakeHost:
         self.writes = []
         self.fail = None
         self.old_iproute2 = False
+        self.underlay_mtu = 1500  # eth0 holding 192.168.100.100, seen by `address show` only
 
     # ---- building the state
     def next_index(self):
@@ -229,6 +230,13 @@ class FakeHost:
             "route show": lambda: inside["routes"] if inside else self.routes,
             "addr show": lambda: [{"addr_info": [], **link} for link in inside["links"]],
             "neigh show": lambda: inside["neigh"],
+            "address show": lambda: [
+                {
+                    "ifname": "eth0",
+                    "mtu": self.underlay_mtu,
+                    "addr_info": [{"family": "inet", "local": "192.168.100.100", "prefixlen": 24}],
+                }
+            ],
         }
         return answers[line]()
 
@@ -266,6 +274,8 @@ def run(capsys, monkeypatch):
         # Module warnings are process-global; a real module process starts with none.
         monkeypatch.setattr(ansible_warnings, "_global_warnings", {})
         args = {"workloads": workloads, "_ansible_check_mode": check, "_ansible_diff": diff}
+        if workloads is None:
+            del args["workloads"]
         with patch_module_args({**args, **options}), pytest.raises(SystemExit):
             calico_workloads.main()
         result = json.loads(capsys.readouterr().out)
@@ -763,3 +773,52 @@ def test_check_mode_reports_the_same_commands_a_real_run_executes(host, run):
     executed = run([WEB, DB | {"mtu": 1500}])["commands"]
 
     assert planned == executed
+
+
+# --------------------------------------------------------------------------- state and MTU
+
+
+def test_state_absent_removes_every_workload_without_a_workloads_list(host, run):
+    host.add_workload(**WEB)
+
+    result = run(None, state="absent", prune=False)
+
+    assert result["changed"] is True
+    assert host.root_writes() == [["link del cali1234567890a", "netns del web-1"]]
+    assert result["workloads"] == []
+
+
+def test_state_present_requires_workloads(host, run):
+    result = run(None)
+
+    assert result["failed"] is True
+    assert "workloads" in result["msg"]
+    assert host.calls == []
+
+
+@pytest.mark.parametrize(
+    ("options", "expected"),
+    [
+        ({}, 1500),
+        ({"mtu": 1400}, 1400),
+        ({"underlay_mtu": 9000, "encapsulations": ["ipip"]}, 8980),
+        ({"underlay_ip": "192.168.100.100", "encapsulations": ["vxlan"]}, 1410),
+        ({"underlay_ip": "192.168.100.100", "encapsulations": ["ipip", "vxlan"]}, 1410),
+        ({"underlay_ip": "192.168.100.100", "encapsulations": []}, 1460),
+        ({"mtu": 1300, "underlay_ip": "192.168.100.100", "encapsulations": ["vxlan"]}, 1300),
+    ],
+)
+def test_workloads_without_an_mtu_get_the_explicit_or_derived_one(host, run, options, expected):
+    host.underlay_mtu = 1460
+
+    result = run([WEB, DB], check=True, **options)
+
+    assert [w["mtu"] for w in result["workloads"]] == [expected, 1440]  # DB sets its own
+
+
+def test_a_derived_mtu_without_the_underlay_address_fails_naming_it(host, run):
+    result = run([WEB], underlay_ip="10.9.9.9", encapsulations=["vxlan"])
+
+    assert result["failed"] is True
+    assert "no interface holds the underlay address 10.9.9.9" in result["msg"]
+    assert host.changing_calls() == []

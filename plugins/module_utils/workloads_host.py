@@ -1,0 +1,97 @@
+"""The workloads core's I/O: read a host's workload state and apply a ``Plan``, via a ``Runner``.
+
+Runs on the host (shipped with the modules): standard library only, Python >= 3.9. The planning
+itself is pure (``workloads``); this file is what a caller - the calico_workloads module, later a
+host agent or a CNI plugin - runs around it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+
+from ansible_collections.calico.network.plugins.module_utils import tunnel
+from ansible_collections.calico.network.plugins.module_utils.iproute import (
+    parse_links,
+    parse_netns_list,
+    parse_netns_state,
+    parse_routes,
+    read_batch,
+    read_one,
+)
+from ansible_collections.calico.network.plugins.module_utils.runner import Runner
+from ansible_collections.calico.network.plugins.module_utils.workloads import (
+    NETNS_READ,
+    ROOT_READ,
+    HostState,
+    Plan,
+    Workload,
+    namespaces_to_read,
+    sysctl_keys,
+)
+
+PROC_SYS = "/proc/sys"
+DEFAULT_MTU = 1500
+
+
+def default_mtu(
+    runner: Runner, mtu: int, underlay_ip: str | None, underlay_mtu: int, used: Iterable[str]
+) -> int:
+    """The MTU of workloads that set none: ``mtu`` when set, else Calico's rule (the underlay
+    MTU less the largest overhead in use, see ``tunnel.mtus``) when the underlay is known, else
+    1500. The underlay MTU is ``underlay_mtu``, or read from the link holding ``underlay_ip``."""
+    if mtu:
+        return mtu
+    if not underlay_ip and not underlay_mtu:
+        return DEFAULT_MTU
+    links = [] if underlay_mtu else tunnel.read_links(runner)
+    return tunnel.workload_mtu(links, underlay_ip or "", underlay_mtu, used)
+
+
+def read_sysctls(interfaces: list[str], proc_sys: str = PROC_SYS) -> dict[str, str]:
+    values = {}
+    for interface in interfaces:
+        for key in sysctl_keys(interface):
+            try:
+                with open(os.path.join(proc_sys, key)) as handle:
+                    values[key] = handle.read().strip()
+            except OSError:
+                continue  # Missing or unreadable: planned as a write, which reports any error.
+    return values
+
+
+def read_state(
+    runner: Runner, desired: list[Workload], prune: bool, proc_sys: str = PROC_SYS
+) -> HostState:
+    """The host's links, routes, namespaces (those the plan needs) and the veths' sysctls."""
+    # Links before `netns list`: dumping a veth allocates the peer namespace's id if needed.
+    links, routes = read_batch(runner, None, ROOT_READ)
+    names, ids = parse_netns_list(read_one(runner, None, ["netns", "list"]))
+    state = HostState(
+        links=parse_links(links), routes=parse_routes(routes), netns_names=names, netns_ids=ids
+    )
+    for netns in namespaces_to_read(desired, state, prune):
+        state.netns[netns] = parse_netns_state(read_batch(runner, netns, NETNS_READ))
+    present = [w.interface for w in desired if w.interface in state.links]
+    state.sysctls = read_sysctls(present, proc_sys)
+    return state
+
+
+def apply(runner: Runner, plan: Plan, proc_sys: str = PROC_SYS) -> None:
+    """The root batch, the sysctl writes, then one batch per workload namespace."""
+    ip = runner.binary("ip")
+    if plan.root:
+        runner.write(
+            [ip, "-batch", "-"],
+            "\n".join(plan.root) + "\n",
+            shown=[f"ip {line}" for line in plan.root],
+        )
+    for key, value in plan.sysctls:
+        path = os.path.join(proc_sys, key)
+        runner.write_file(path, value, f"sysctl -w {key.replace('/', '.')}={value}")
+    for netns, lines in plan.netns.items():
+        runner.write(
+            [ip, "-n", netns, "-batch", "-"],
+            "\n".join(lines) + "\n",
+            shown=[f"ip -n {netns} {line}" for line in lines],
+        )
