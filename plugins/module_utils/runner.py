@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from typing import Any
 
@@ -49,18 +50,20 @@ class CommandError(RunnerError):
         self.stderr = stderr
 
 
-class Runner:
+class Runner(ABC):
     """The common part: subclasses only say how to execute one command and find a binary."""
 
     def __init__(self, check_mode: bool = False) -> None:
         self.check_mode = check_mode
         self.commands: list[str] = []
 
+    @abstractmethod
     def execute(self, argv: Sequence[str], data: str | None) -> Result:
-        raise NotImplementedError
+        """Run ``argv`` with ``data`` on standard input: (exit code, stdout, stderr)."""
 
+    @abstractmethod
     def which(self, name: str) -> str | None:
-        raise NotImplementedError
+        """The path of binary ``name``, or None."""
 
     def binary(self, name: str) -> str:
         """The binary's path, or its bare name (a failing run then names it)."""
@@ -121,6 +124,8 @@ class SubprocessRunner(Runner):
             )
         except OSError as error:
             return 127, "", str(error)
+        except subprocess.TimeoutExpired:
+            return 124, "", f"timed out after {self.timeout} s"
         return done.returncode, done.stdout, done.stderr
 
     def which(self, name: str) -> str | None:

@@ -81,8 +81,18 @@ def test_binary_falls_back_to_the_bare_name():
 
 
 def test_the_base_runner_only_needs_execute_and_which():
-    with pytest.raises(NotImplementedError):
-        Runner().read(["true"])
+    with pytest.raises(TypeError, match="abstract"):
+        Runner()
+
+
+def test_a_command_that_outlives_its_timeout_is_a_failure_not_a_hang():
+    runner = SubprocessRunner(timeout=0.2)
+
+    assert runner.attempt([PY, "-c", "import time; time.sleep(5)"]) == (
+        124,
+        "",
+        "timed out after 0.2 s",
+    )
 
 
 class FakeModule:
