@@ -18,23 +18,14 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-# The ip -j views and parsers live in the iproute core; they stay importable from here.
-from ansible_collections.calico.network.plugins.module_utils.iproute import (  # noqa: F401
+from ansible_collections.calico.network.plugins.module_utils.iproute import (
     Link,
     Neighbour,
     NetnsState,
     Route,
-    normalise_dst,
-    parse_links,
-    parse_neighbours,
-    parse_netns_list,
-    parse_netns_state,
-    parse_routes,
-    split_json_documents,
 )
 
 INTERFACE_PATTERN = re.compile(r"^cali[0-9a-f]{11}$")
-# Namespace names become file names under /run/netns: no slashes, no leading dot.
 # A workload's name names its network namespace and appears in interface hashes and chain names,
 # so it is a DNS label: safe as a file name under /run/netns and in shell output. The model's
 # validation (plugin_utils/spec.py) and this module share the rule.
