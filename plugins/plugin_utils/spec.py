@@ -334,9 +334,9 @@ def _read_password(host: str, variable: str, raw: Any, problems: Problems) -> st
 
 
 def _read_int(host: str, variable: str, raw: Any, problems: Problems) -> int | None:
-    if isinstance(raw, bool):
-        raw = "bool"
     try:
+        if isinstance(raw, bool):  # int(True) is 1: a flag is not a number
+            raise ValueError(raw)
         return int(str(raw))
     except ValueError:
         problems.error(host, variable, f"{raw!r} is not a whole number", "write a number")
