@@ -19,11 +19,14 @@ from collections.abc import Mapping
 from typing import Any
 
 from ansible_collections.calico.network.plugins.plugin_utils.problems import Problems
-from ansible_collections.calico.network.plugins.plugin_utils.spec import (
-    BGP_PASSWORD_MAX,
-    MAX_AS,
-    RESERVED_AS,
-    FleetSpec,
+from ansible_collections.calico.network.plugins.plugin_utils.spec import FleetSpec
+from ansible_collections.calico.network.plugins.plugin_utils.values import (
+    check_keys,
+    read_address,
+    read_as,
+    read_bool,
+    read_int,
+    read_password,
 )
 
 VARIABLE = "calico_bgp_peers"
@@ -87,16 +90,7 @@ def _read_peer(
             host, where, "must be a mapping", "write {name: tor, ip: 10.0.0.1, as: 65000}"
         )
         return None
-    ok = True
-    unknown = sorted(set(item) - set(PEER_KEYS))
-    if unknown:
-        problems.error(
-            host,
-            where,
-            f"has unknown key(s) {', '.join(unknown)}",
-            f"use only {', '.join(PEER_KEYS)}",
-        )
-        ok = False
+    ok = check_keys(host, where, item, PEER_KEYS, problems)
     name = str(item.get("name") or "")
     if not PEER_NAME.match(name):
         problems.error(
@@ -106,7 +100,13 @@ def _read_peer(
             "use 1-32 letters, digits or underscores, e.g. tor1",
         )
         ok = False
-    ip = _read_ip(host, f"{where}.ip", item.get("ip"), problems)
+    ip = read_address(
+        host,
+        f"{where}.ip",
+        item.get("ip"),
+        problems,
+        "write the router's address, e.g. 192.168.100.1",
+    )
     if ip is not None and str(ip) in fleet_addresses:
         problems.error(
             host,
@@ -115,35 +115,21 @@ def _read_peer(
             "list only routers outside the fleet; fleet hosts peer through the mesh or racks",
         )
         ok = False
-    asn = _read_number(host, f"{where}.as", item.get("as"), problems)
-    if asn is not None and (not 0 < asn <= MAX_AS or asn in RESERVED_AS):
-        problems.error(
-            host, f"{where}.as", f"{asn} is not a usable AS number", "use 1-4294967295 except 23456"
-        )
-        ok = False
-    password = item.get("password")
-    password = "" if password in (None, "") else str(password)
-    if len(password) > BGP_PASSWORD_MAX or '"' in password or "\\" in password:
-        problems.error(
-            host,
-            f"{where}.password",
-            f"is {len(password)} characters or holds a quote or backslash; TCP-MD5 keys are at "
-            f"most {BGP_PASSWORD_MAX} plain characters",
-            f"use a password of at most {BGP_PASSWORD_MAX} characters without quotes",
-        )
-        ok = False
-    ttl_security = item.get("ttl_security", False)
-    if not isinstance(ttl_security, bool):
-        problems.error(
-            host,
-            f"{where}.ttl_security",
-            f"{ttl_security!r} is not true or false",
-            "write true or false",
-        )
-        ok = False
+    errors = len(problems.errors)
+    asn = read_as(
+        host,
+        f"{where}.as",
+        item.get("as"),
+        problems,
+        "use 1-4294967295 except 23456",
+        number_fix="write a whole number",
+    )
+    password = read_password(host, f"{where}.password", item.get("password"), problems)
+    ttl_security = read_bool(host, f"{where}.ttl_security", item.get("ttl_security"), problems)
+    ok = ok and len(problems.errors) == errors
     multihop = item.get("multihop")
     if multihop is not None:
-        multihop = _read_number(host, f"{where}.multihop", multihop, problems)
+        multihop = read_int(host, f"{where}.multihop", multihop, problems, "write a whole number")
         if multihop is not None and not 1 <= multihop <= 255:
             problems.error(
                 host,
@@ -152,8 +138,12 @@ def _read_peer(
                 "use 1-255, or remove it for a direct session",
             )
             ok = False
-    limit = _read_number(
-        host, f"{where}.prefix_limit", item.get("prefix_limit", DEFAULT_PREFIX_LIMIT), problems
+    limit = read_int(
+        host,
+        f"{where}.prefix_limit",
+        item.get("prefix_limit", DEFAULT_PREFIX_LIMIT),
+        problems,
+        "write a whole number",
     )
     if limit is not None and limit < 1:
         problems.error(host, f"{where}.prefix_limit", f"{limit} is not a limit", "use 1 or more")
@@ -171,35 +161,6 @@ def _read_peer(
         "accept": accept,
         "prefix_limit": limit,
     }
-
-
-def _read_ip(host: str, where: str, raw: Any, problems: Problems) -> ipaddress.IPv4Address | None:
-    try:
-        return ipaddress.IPv4Address(str(raw))
-    except ValueError:
-        problems.error(
-            host,
-            where,
-            "is not set" if raw in (None, "") else f"{raw!r} is not an IPv4 address",
-            "write the router's address, e.g. 192.168.100.1",
-        )
-        return None
-
-
-def _read_number(host: str, where: str, raw: Any, problems: Problems) -> int | None:
-    if isinstance(raw, bool) or raw in (None, ""):
-        problems.error(
-            host,
-            where,
-            "is not set" if raw in (None, "") else f"{raw!r} is not a number",
-            "write a whole number",
-        )
-        return None
-    try:
-        return int(str(raw))
-    except ValueError:
-        problems.error(host, where, f"{raw!r} is not a whole number", "write a whole number")
-        return None
 
 
 def parse_pattern(text: str) -> tuple[ipaddress.IPv4Network, int, int]:

@@ -23,10 +23,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ansible_collections.calico.network.plugins.plugin_utils.problems import Problems
-from ansible_collections.calico.network.plugins.plugin_utils.spec import (
-    BGP_PASSWORD_MAX,
-    FleetSpec,
-)
+from ansible_collections.calico.network.plugins.plugin_utils.spec import FleetSpec
+from ansible_collections.calico.network.plugins.plugin_utils.values import read_bool, read_password
 
 RACKS_GROUP = "calico_racks"
 # Derived per host from the inventory's groups (no calico_ prefix: not a user variable).
@@ -34,8 +32,6 @@ RACK_GROUPS = "rack_groups"
 RACK_PASSWORD = "calico_password_rack"
 EBGP_PASSWORD = "calico_password_ebgp"
 MAX_REFLECTORS = 2
-TRUE_WORDS = ("true", "yes", "on", "1")
-FALSE_WORDS = ("false", "no", "off", "0", "")
 
 
 @dataclass
@@ -96,17 +92,6 @@ def assign_rack_groups(
 
 
 # --- reading and checking -----------------------------------------------------------------------
-
-
-def read_bool(host: str, variable: str, raw: Any, problems: Problems) -> bool:
-    if isinstance(raw, bool):
-        return raw
-    if raw is None or str(raw).strip().lower() in FALSE_WORDS:
-        return False
-    if str(raw).strip().lower() in TRUE_WORDS:
-        return True
-    problems.error(host, variable, f"{raw!r} is not true or false", "write true or false")
-    return False
 
 
 def read_racks(
@@ -213,17 +198,12 @@ def _check_rack(
     elif rack.asn is not None:
         # Stable and distinct per rack: racks have distinct AS numbers.
         rack.cluster_id = str(ipaddress.IPv4Address(rack.asn))
-    rack.password = (
-        _rack_value(rack, host_vars, "calico_rack_bgp_password", problems) or fleet.bgp_password
+    rack.password = read_password(
+        rack.name,
+        "calico_rack_bgp_password",
+        _rack_value(rack, host_vars, "calico_rack_bgp_password", problems) or fleet.bgp_password,
+        problems,
     )
-    if len(rack.password) > BGP_PASSWORD_MAX or '"' in rack.password or "\\" in rack.password:
-        problems.error(
-            rack.name,
-            "calico_rack_bgp_password",
-            f"is {len(rack.password)} characters or holds a quote or backslash; TCP-MD5 keys "
-            f"are at most {BGP_PASSWORD_MAX} plain characters",
-            f"use a password of at most {BGP_PASSWORD_MAX} characters without quotes",
-        )
 
 
 def _rack_value(

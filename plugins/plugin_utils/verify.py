@@ -9,7 +9,8 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ansible_collections.calico.network.plugins.plugin_utils.model import host_slice
-from ansible_collections.calico.network.plugins.plugin_utils.policy import policies_for, verdict
+from ansible_collections.calico.network.plugins.plugin_utils.policy import policies_for
+from ansible_collections.calico.network.plugins.plugin_utils.verdict import verdict
 
 # The kinds of BGP sessions, in the order the report shows them.
 SESSION_KINDS = ("mesh", "rr-client", "rr-peer", "ebgp", "external")
