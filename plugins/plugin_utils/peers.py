@@ -19,6 +19,13 @@ from collections.abc import Mapping
 from typing import Any
 
 from ansible_collections.calico.network.plugins.plugin_utils.problems import Problems
+from ansible_collections.calico.network.plugins.plugin_utils.sessions import bgp_session
+from ansible_collections.calico.network.plugins.plugin_utils.shapes import (
+    BgpSession,
+    ExternalPeer,
+    FleetModel,
+    HostEntry,
+)
 from ansible_collections.calico.network.plugins.plugin_utils.spec import FleetSpec
 from ansible_collections.calico.network.plugins.plugin_utils.values import (
     check_keys,
@@ -44,15 +51,15 @@ def read_peers(
     fleet: FleetSpec,
     reflectors: set[str],
     problems: Problems,
-) -> dict[str, list[dict[str, Any]]]:
+) -> dict[str, list[ExternalPeer]]:
     """``{host: [peer]}`` for the hosts that open external sessions, every problem recorded."""
     fleet_addresses = {
         str(host.interface.ip): host.name for host in fleet.hosts if host.interface is not None
     }
-    result: dict[str, list[dict[str, Any]]] = {}
+    result: dict[str, list[ExternalPeer]] = {}
     # A fleet- or rack-level list reaches every host as an equal copy: read it once, so its
     # problems are reported once (for the first host that has it), not once per host.
-    read: dict[str, list[dict[str, Any]]] = {}
+    read: dict[str, list[ExternalPeer]] = {}
     for name in sorted(host_vars):
         raw = host_vars[name].get(VARIABLE)
         if raw in (None, "", []):
@@ -83,7 +90,7 @@ def _read_peer(
     fleet: FleetSpec,
     fleet_addresses: Mapping[str, str],
     problems: Problems,
-) -> dict[str, Any] | None:
+) -> ExternalPeer | None:
     where = f"{VARIABLE}[{index}]"
     if not isinstance(item, Mapping):
         problems.error(
@@ -225,7 +232,7 @@ def _read_accept(
     return sorted(set(patterns), key=patterns.index)
 
 
-def _check_unique(host: str, peers: list[dict[str, Any]], problems: Problems) -> None:
+def _check_unique(host: str, peers: list[ExternalPeer], problems: Problems) -> None:
     names: set[str] = set()
     addresses: set[str] = set()
     for peer in peers:
@@ -247,56 +254,50 @@ def _check_unique(host: str, peers: list[dict[str, Any]], problems: Problems) ->
 # --- the model's part and the sessions ----------------------------------------------------------
 
 
-def annotate_hosts(model: dict[str, Any], peers: Mapping[str, list[dict[str, Any]]]) -> None:
-    """Put each host's external peers in its entry, and the prefixes each may pass on.
+def external_accept_lists(hosts: Mapping[str, HostEntry]) -> tuple[list[str], dict[str, list[str]]]:
+    """The external prefixes fleet peers may pass on: fleet-wide, and per rack.
 
-    ``external_accept`` is fleet-wide in a mesh and per rack with reflectors: a host imports an
-    external prefix from a fleet peer only when some external session of its mesh or rack
-    accepts it (in route-reflector mode, from its own rack's reflectors only).
+    In a mesh it is fleet-wide; with reflectors per rack: a host imports an external prefix
+    from a fleet peer only when some external session of its mesh or rack accepts it (in
+    route-reflector mode, from its own rack's reflectors only).
     """
     fleet_accept: list[str] = []
     rack_accept: dict[str, list[str]] = {}
-    for name, host in model["hosts"].items():
-        host["bgp_peers"] = peers.get(name, [])
+    for host in hosts.values():
+        target = rack_accept.setdefault(host["rack"], []) if host["rack"] else fleet_accept
         for peer in host["bgp_peers"]:
-            target = rack_accept.setdefault(host["rack"], []) if host.get("rack") else fleet_accept
             target.extend(p for p in peer["accept"] if p not in target)
-    model["external_accept"] = fleet_accept
-    for rack, accepted in rack_accept.items():
-        model["racks"][rack]["external_accept"] = accepted
-    for rack in model.get("racks", {}).values():
-        rack.setdefault("external_accept", [])
+    return fleet_accept, rack_accept
 
 
-def external_sessions(me: Mapping[str, Any]) -> list[dict[str, Any]]:
+def external_sessions(me: HostEntry) -> list[BgpSession]:
     return [
-        {
-            "name": f"Peer_{peer['name']}",
-            "kind": "external",
-            "host": peer["name"],
-            "ip": peer["ip"],
-            "as": peer["as"],
-            "passive": False,
-            "password": PASSWORD_PREFIX + peer["name"] if peer["password"] else "",
-            "ttl_security": peer["ttl_security"],
-            "multihop": peer["multihop"] or False,
-            "accept": peer["accept"],
-            "prefix_limit": peer["prefix_limit"],
-        }
-        for peer in me.get("bgp_peers", [])
+        bgp_session(
+            f"Peer_{peer['name']}",
+            "external",
+            peer["name"],
+            peer["ip"],
+            peer["as"],
+            password=PASSWORD_PREFIX + peer["name"] if peer["password"] else "",
+            ttl_security=peer["ttl_security"],
+            multihop=peer["multihop"] or False,
+            accept=peer["accept"],
+            prefix_limit=peer["prefix_limit"],
+        )
+        for peer in me["bgp_peers"]
     ]
 
 
-def external_passwords(me: Mapping[str, Any]) -> dict[str, str]:
+def external_passwords(me: HostEntry) -> dict[str, str]:
     return {
         PASSWORD_PREFIX + peer["name"]: peer["password"]
-        for peer in me.get("bgp_peers", [])
+        for peer in me["bgp_peers"]
         if peer["password"]
     }
 
 
-def external_accept(model: Mapping[str, Any], me: Mapping[str, Any]) -> list[str]:
+def external_accept(model: FleetModel, me: HostEntry) -> list[str]:
     """The external prefixes this host may install (learned directly or from fleet peers)."""
-    if me.get("rack"):
-        return list(model["racks"][me["rack"]].get("external_accept", []))
-    return list(model.get("external_accept", []))
+    if me["rack"]:
+        return list(model["racks"][me["rack"]]["external_accept"])
+    return list(model["external_accept"])
