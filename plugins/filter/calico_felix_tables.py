@@ -7,6 +7,7 @@ from typing import Any
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.calico.network.plugins.plugin_utils.felix import render_tables
+from ansible_collections.calico.network.plugins.plugin_utils.model import host_slice
 
 DOCUMENTATION = r"""
 name: calico_felix_tables
@@ -62,7 +63,7 @@ def calico_felix_tables(
     endpoint_to_host_action: str | None = None,
 ) -> dict[str, Any]:
     try:
-        return render_tables(model, host, anti_spoofing, endpoint_to_host_action)
+        return render_tables(host_slice(model, host), anti_spoofing, endpoint_to_host_action)
     except KeyError as err:
         raise AnsibleFilterError(f"{host} is not in the network model: {err}") from err
     except ValueError as err:

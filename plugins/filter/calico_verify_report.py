@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ansible_collections.calico.network.plugins.plugin_utils.model import host_slice
 from ansible_collections.calico.network.plugins.plugin_utils.verify import report
 
 DOCUMENTATION = r"""
@@ -47,7 +48,8 @@ _value:
 def calico_verify_report(
     model: dict[str, Any], results: dict[str, dict[str, Any]]
 ) -> dict[str, Any]:
-    return report(model, results)
+    slices = {host: host_slice(model, host, verify_plan=True) for host in model["hosts"]}
+    return report(slices, results)
 
 
 class FilterModule:

@@ -2,9 +2,10 @@
 
 ``build`` validates the inventory and returns the compact, JSON-friendly fleet model (one entry
 per host: address, AS, rack, blocks, workloads, external peers) together with every error and
-warning. ``host_slice`` expands one host's view of it (its BGP sessions and tunnel plan), which
-is what the roles consume. The split keeps the fleet model linear in the number of hosts even
-for a full mesh, whose sessions grow with the square. shapes.py declares both.
+warning, so one call serves validation and the roles alike. ``host_slice`` expands one host's
+view of it (its BGP sessions, tunnel plan, Felix's inputs and, on request, its verification
+plan), which is all the roles consume. The split keeps the fleet model linear in the number of
+hosts even for a full mesh, whose sessions grow with the square. shapes.py declares both.
 
 No Ansible imports here: the filters, the tests and the benchmarks call these functions alike.
 """
@@ -16,7 +17,14 @@ import ipaddress
 from collections.abc import Mapping
 from typing import Any
 
-from ansible_collections.calico.network.plugins.plugin_utils import encap, ipam, peers, racks
+from ansible_collections.calico.network.plugins.plugin_utils import (
+    encap,
+    felix,
+    ipam,
+    peers,
+    racks,
+    verify,
+)
 from ansible_collections.calico.network.plugins.plugin_utils.policy import check_floating_ips
 from ansible_collections.calico.network.plugins.plugin_utils.problems import (
     FLEET,
@@ -258,8 +266,12 @@ def _check_scale(fleet: FleetSpec, problems: Problems) -> None:
         )
 
 
-def host_slice(model: FleetModel, host: str) -> HostSlice:
-    """One host's view: its own entry, its BGP sessions and its tunnel plan."""
+def host_slice(model: FleetModel, host: str, verify_plan: bool = False) -> HostSlice:
+    """One host's view: its own entry, its BGP sessions, tunnel plan and Felix's inputs.
+
+    With ``verify_plan`` also the probes and listeners of playbooks/verify.yml (left out
+    otherwise: a host's probe plan grows with every workload of the fleet).
+    """
     hosts = model["hosts"]
     if host not in hosts:
         raise KeyError(f"{host} is not in the network model (is it in the inventory?)")
@@ -294,4 +306,6 @@ def host_slice(model: FleetModel, host: str) -> HostSlice:
         "peers": sessions,
         "tunnel": encap.host_tunnel(model, me),
         "bgp": model["bgp"],
+        "felix": felix.felix_inputs(model, me),
+        "verify": verify.verify_plan(model, host) if verify_plan else None,
     }

@@ -86,9 +86,14 @@ class Rule(TypedDict):
     cidr: NotRequired[list[str]]
 
 
-class Policy(TypedDict):
+class PolicyHead(TypedDict):
+    """What names a policy and picks the workloads it applies to."""
+
     name: str
     selector: str
+
+
+class Policy(PolicyHead):
     order: float
     ingress: NotRequired[list[Rule]]
     egress: NotRequired[list[Rule]]
@@ -192,6 +197,49 @@ class TunnelPlan(TypedDict):
     vxlan: VxlanPlan
 
 
+class FelixRule(Rule):
+    """A policy rule with its peers resolved: None for any address, else networks."""
+
+    peers: list[str] | None
+
+
+class FelixPolicy(PolicyHead):
+    """A policy that applies to a local workload; the list of them is in evaluation order."""
+
+    ingress: NotRequired[list[FelixRule]]
+    egress: NotRequired[list[FelixRule]]
+
+
+class FelixInputs(TypedDict):
+    """What Felix's chains of one host need beyond its workloads and the pools."""
+
+    policies: list[FelixPolicy]
+    default_profile: str
+    host_addresses: list[str]
+
+
+class Probe(TypedDict):
+    src_host: str
+    src: str
+    dst_host: str
+    dst: str
+    dst_ip: str
+    kind: Literal["ping", "tcp"]
+    port: int | None
+    floating: bool
+    expect: bool
+
+
+class Listener(TypedDict):
+    netns: str
+    port: int
+
+
+class VerifyPlan(TypedDict):
+    probes: list[Probe]
+    listeners: list[Listener]
+
+
 class HostSlice(HostCore):
     """One host's view of the model: its entry (less its peers), and what it needs of the rest."""
 
@@ -201,3 +249,25 @@ class HostSlice(HostCore):
     peers: list[BgpSession]
     tunnel: TunnelPlan
     bgp: BgpSettings
+    felix: FelixInputs
+    verify: VerifyPlan | None
+
+
+class IptablesTable(TypedDict):
+    chains: dict[str, list[str]]
+    hooks: NotRequired[list[dict[str, str]]]
+    append: NotRequired[list[dict[str, str]]]
+
+
+class FelixTables(TypedDict):
+    raw: IptablesTable
+    mangle: IptablesTable
+    filter: IptablesTable
+    nat: IptablesTable
+
+
+class VerifyReport(TypedDict):
+    lines: list[str]
+    bgp: str
+    reachability: str
+    ok: bool

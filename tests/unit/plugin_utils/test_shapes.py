@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from ansible_collections.calico.network.plugins.plugin_utils.felix import render_tables
 from ansible_collections.calico.network.plugins.plugin_utils.model import build, host_slice
 from ansible_collections.calico.network.plugins.plugin_utils.shapes import (
+    FelixTables,
     FleetModel,
     HostSlice,
     ModelResult,
@@ -26,11 +28,16 @@ def test_the_model_call_returns_the_declared_result(inventory: str) -> None:
 
 
 @pytest.mark.parametrize("inventory", INVENTORIES)
-def test_every_slice_has_the_declared_keys(inventory: str) -> None:
+@pytest.mark.parametrize("verify_plan", [False, True])
+def test_every_slice_has_the_declared_keys(inventory: str, verify_plan: bool) -> None:
     model = RESULTS[inventory]["model"]
     assert model is not None
     for host in model["hosts"]:
-        check(host_slice(model, host), HostSlice, host)
+        piece = host_slice(model, host, verify_plan)
+        check(piece, HostSlice, host)
+        assert (piece["verify"] is not None) == verify_plan
+        for anti_spoofing in ("rpfilter", "source"):
+            check(render_tables(piece, anti_spoofing), FelixTables, f"{host} tables")
 
 
 def test_the_checker_finds_a_missing_and_an_undeclared_key() -> None:
