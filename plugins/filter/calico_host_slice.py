@@ -47,10 +47,9 @@ _value:
 
 
 def calico_host_slice(model: dict[str, Any], host: str) -> dict[str, Any]:
-    try:
-        return host_slice(model, host)
-    except KeyError as err:
-        raise AnsibleFilterError(str(err.args[0])) from err
+    if not model or host not in model["hosts"]:  # anything else is a bug: let it show whole
+        raise AnsibleFilterError(f"{host} is not in the network model (is it in the inventory?)")
+    return host_slice(model, host)
 
 
 class FilterModule:
