@@ -231,7 +231,7 @@ def test_racks_of_the_inventory_json_include_hosts_of_nested_groups():
 def test_the_model_filter_reads_the_racks_from_the_inventory_ansible_loaded():
     # Through Ansible itself (a subprocess keeps its global state out of the other tests).
     expression = (
-        "{{ (hostvars | calico.network.calico_network_model(groups['calico_hosts'])).racks"
+        "{{ (hostvars | calico.network.calico_network_model(groups['calico_hosts'])).model.racks"
         " | dict2items | map(attribute='value.reflectors') }}"
     )
     ansible = str(REPO / ".venv" / "bin" / "ansible")
