@@ -12,11 +12,11 @@ The builtin-module loop runs only up to ``--builtin-max`` workloads; bigger size
 (and an extrapolated time is printed) because it needs one module execution per rule and chain.
 
 With ``--felix-sizes`` it also applies the complete layout the calico_felix role renders
-(``module_utils/felix.py``: all four tables, anti-spoofing, dispatch, per-workload chains with
-policy, a policy whose peer selector matches a tenth of the workloads, the fleet profile, a
-floating IP per hundred workloads) for N workloads on one host, through the module only (the
-builtin module cannot express mark matches, gotos into fresh chains and hook ordering the same
-way).
+(``plugins/plugin_utils/felix.py``: all four tables, anti-spoofing, dispatch, per-workload
+chains with policy, a policy whose peer selector matches a tenth of the workloads, the fleet
+profile, a floating IP per hundred workloads) for N workloads on one host, through the module
+only (the builtin module cannot express mark matches, gotos into fresh chains and hook ordering
+the same way).
 
 Usage (root):  .venv/bin/python bench/bench_iptables.py [--sizes 100,1000,5000] [--builtin-max 100]
                [--felix-sizes 100,1000,5000]
@@ -38,6 +38,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / ".collections"))
 
 from ansible_collections.calico.network.plugins.plugin_utils.felix import (  # noqa: E402
+    felix_inputs,
     render_tables,
 )
 
@@ -296,13 +297,20 @@ def main() -> None:
     )
 
 
+def felix_slice(workloads: int) -> dict:
+    """The bench host's slice: the parts of calico_host that Felix's chains read."""
+    model = felix_model(workloads)
+    me = model["hosts"]["bench"]
+    return {**me, "pools": model["pools"], "felix": felix_inputs(model, me)}
+
+
 def felix_table(sizes: list[int]) -> None:
     print("\nFull calico_felix layout (all four tables), module only:\n")
     print("| workloads | chains | rules | module apply | module re-run |")
     print("|---|---|---|---|---|")
     with tempfile.TemporaryDirectory(prefix="calico-ipt-bench-") as tmp:
         for n in sizes:
-            tables = render_tables(felix_model(n), "bench")
+            tables = render_tables(felix_slice(n))
             expected = rendered_rule_count(tables)
             chains = sum(len(body.get("chains", {})) for body in tables.values())
             timing = measure(f"felix{n}", MODULE_PLAY, {"bench_tables": tables}, Path(tmp), None)

@@ -1,7 +1,7 @@
 """Render a host's configuration files from an inventory, outside Ansible, for golden tests.
 
 The inventory is read with ``ansible-inventory --list`` (exactly the variables Ansible sees),
-the model is built by the same module_utils the filters call, and the role templates are
+the model is built by the same plugin_utils the filters call, and the role templates are
 rendered with plain Jinja2: the templates only format, so nothing Ansible-specific is needed.
 """
 
@@ -99,22 +99,23 @@ def rendered_files(inventory: Path) -> dict[str, dict[str, str]]:
     defaults = role_defaults("calico_bird")
     files: dict[str, dict[str, str]] = {}
     for host in model["hosts"]:
+        piece = host_slice(model, host)
         variables = {
             **defaults,
-            "calico_host": host_slice(model, host),
+            "calico_host": piece,
             "ansible_managed": "Managed by calico-ansible",
         }
         files[host] = {
             "bird.conf": render("calico_bird", "bird.conf.j2", variables),
-            "iptables": iptables_managed(model, host),
+            "iptables": iptables_managed(piece),
             "calico_secrets.conf": render("calico_bird", "secrets.conf.j2", variables),
         }
     return files
 
 
-def iptables_managed(model: dict[str, Any], host: str) -> str:
-    """What calico_iptables writes for the host: iptables-save form, ids included."""
-    desired = desired_tables(render_tables(model, host), "cali-")
+def iptables_managed(piece: dict[str, Any]) -> str:
+    """What calico_iptables writes for the host of ``piece`` (its slice): iptables-save form."""
+    desired = desired_tables(render_tables(piece), "cali-")
     return render_managed(plan_all({}, desired, "cali-"), "after")
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ansible_collections.calico.network.plugins.plugin_utils.verify import listener_plan
+from ansible_collections.calico.network.plugins.plugin_utils.verify import plan_part
 
 DOCUMENTATION = r"""
 name: calico_listener_plan
@@ -12,40 +12,48 @@ author: calico-ansible developers
 version_added: "0.1.0"
 short_description: List the TCP listeners a host runs while policy is verified
 description:
-  - From the fleet model, one listener per local workload and TCP port that a policy selecting
-    the workload names in an ingress rule (the first port of each rule), so the TCP probes of
+  - One listener per local workload and TCP port that a policy selecting the workload names in
+    an ingress rule (the first port of each rule), so the TCP probes of
     C(calico.network.calico_probe_plan) meet a real socket when policy lets them through.
+  - Reads the host's slice made with C(verify_plan=true); given the fleet model and a host name
+    instead, it computes that host's plan from the model.
 options:
   _input:
-    description: The fleet model from C(calico.network.calico_network_model).
+    description: The host's slice (C(calico_host)), or the fleet model with O(host).
     type: dict
     required: true
   host:
-    description: The inventory hostname, normally C(inventory_hostname).
+    description: With the fleet model as input, the host whose listeners to list.
     type: str
-    required: true
 """
 
 EXAMPLES = r"""
 - name: Start the listeners
   ansible.builtin.command: ip netns exec {{ item.netns }} timeout 120 nc -dlk {{ item.port }}
-  loop: "{{ calico_network | calico.network.calico_listener_plan(inventory_hostname) }}"
+  loop: "{{ calico_host | calico.network.calico_listener_plan }}"
   async: 130
   poll: 0
   changed_when: false
-# calico_network | calico.network.calico_listener_plan('host1') => [{netns: db-1, port: 5432}]
+# calico_host | calico.network.calico_listener_plan => [{netns: db-1, port: 5432}]
 """
 
 RETURN = r"""
 _value:
-  description: Listeners with C(netns) (the workload's name) and C(port).
+  description: The listeners.
   type: list
   elements: dict
+  contains:
+    netns:
+      description: The workload's name (its network namespace).
+      type: str
+    port:
+      description: The TCP port.
+      type: int
 """
 
 
-def calico_listener_plan(model: dict[str, Any], host: str) -> list[dict[str, Any]]:
-    return listener_plan(model, host)
+def calico_listener_plan(data: dict[str, Any], host: str | None = None) -> list[Any]:
+    return plan_part(data, host, "listeners")
 
 
 class FilterModule:

@@ -1,4 +1,9 @@
-"""Render Felix's iptables chain layout for one host from the network model.
+"""Render Felix's iptables chain layout for one host from its slice of the network model.
+
+``felix_inputs`` puts into the slice what the host's chains need from the rest of the fleet
+(the policies that apply to its workloads, with their peers resolved to addresses, and every
+fleet host's address); ``render_tables`` renders from the slice alone, so the anti-spoofing
+mode can be chosen on the host at run time.
 
 The result is the ``tables`` option of ``calico.network.calico_iptables``: all four tables,
 their ``cali-*`` chains, the hooks at the top of the builtin chains and the rules always
@@ -35,6 +40,15 @@ from ansible_collections.calico.network.plugins.plugin_utils.policy import (
     peer_addresses,
     policies_for,
 )
+from ansible_collections.calico.network.plugins.plugin_utils.shapes import (
+    FelixInputs,
+    FelixPolicy,
+    FelixTables,
+    FleetModel,
+    HostEntry,
+    HostSlice,
+    Pool,
+)
 
 PREFIX = "cali-"
 ACCEPT_MARK = "0x10000"
@@ -50,39 +64,67 @@ ANTI_SPOOFING = ("rpfilter", "source")
 PROFILE = "fleet"
 
 
-def render_tables(
-    model: Mapping[str, Any],
-    host: str,
-    anti_spoofing: str = "rpfilter",
-    endpoint_to_host_action: str | None = None,
-) -> dict[str, Any]:
-    """The ``tables`` argument of calico_iptables for ``host``."""
-    if anti_spoofing not in ANTI_SPOOFING:
-        raise ValueError(f"anti_spoofing must be one of {ANTI_SPOOFING}, not {anti_spoofing!r}")
-    me = model["hosts"][host]
-    workloads = sorted(me["workloads"], key=lambda w: w["interface"])
-    action = endpoint_to_host_action or me.get("endpoint_to_host_action", "ACCEPT")
+def felix_inputs(model: FleetModel, me: HostEntry) -> FelixInputs:
+    """The slice's ``felix`` part: what the host's chains need from the rest of the fleet."""
+    policies = model["policy"]["policies"]
+    applied = {
+        policy["name"]
+        for workload in me["workloads"]
+        for direction in ("ingress", "egress")
+        for policy in policies_for(policies, workload["labels"], direction)
+    }
+    everyone = [w for h in model["hosts"].values() for w in h["workloads"]] if applied else []
+    resolved: list[FelixPolicy] = []
+    for policy in policies:
+        if policy["name"] not in applied:
+            continue
+        entry: dict[str, Any] = {"name": policy["name"], "selector": policy["selector"]}
+        for direction in ("ingress", "egress"):
+            if direction in policy:
+                entry[direction] = [
+                    {**rule, "peers": peer_addresses(rule, everyone)}
+                    for rule in policy[direction]  # type: ignore[literal-required]
+                ]
+        resolved.append(entry)  # type: ignore[arg-type]
     return {
-        "raw": _raw(workloads, anti_spoofing),
-        "mangle": {"chains": {}},
-        "filter": _with_tunnel_rules(_filter(model, workloads, action), model, host),
-        "nat": _nat(model, workloads),
+        "policies": resolved,
+        "default_profile": model["policy"]["default_profile"],
+        "host_addresses": sorted(
+            {h["ip"] for h in model["hosts"].values()},
+            key=ipaddress.IPv4Address,
+        ),
     }
 
 
-def _with_tunnel_rules(
-    table: dict[str, Any], model: Mapping[str, Any], host: str
-) -> dict[str, Any]:
+def render_tables(
+    piece: HostSlice,
+    anti_spoofing: str = "rpfilter",
+    endpoint_to_host_action: str | None = None,
+) -> FelixTables:
+    """The ``tables`` argument of calico_iptables for the host of ``piece`` (its slice)."""
+    if anti_spoofing not in ANTI_SPOOFING:
+        raise ValueError(f"anti_spoofing must be one of {ANTI_SPOOFING}, not {anti_spoofing!r}")
+    workloads = sorted(piece["workloads"], key=lambda w: w["interface"])
+    action = endpoint_to_host_action or piece["endpoint_to_host_action"]
+    return {
+        "raw": _raw(workloads, anti_spoofing),
+        "mangle": {"chains": {}},
+        "filter": _with_tunnel_rules(_filter(piece, workloads, action), piece),
+        "nat": _nat(piece["pools"], workloads),
+    }
+
+
+def _with_tunnel_rules(table: dict[str, Any], piece: HostSlice) -> dict[str, Any]:
     """Add the IPIP/VXLAN rules (encap.filter_table) when a pool tunnels.
 
     calico_iptables owns every cali- chain of a table per call, so the tunnel chains must come
     in this same call; their hooks go first, so a tunnel packet from outside the fleet is
     dropped before anything else sees it.
     """
-    used = encap.encapsulations_in_use(model["pools"])
+    used = encap.encapsulations_in_use(piece["pools"])
     if not used:
         return table
-    others = [h["ip"] for h in model["hosts"].values() if h["name"] != host]
+    others = [ip for ip in piece["felix"]["host_addresses"] if ip != piece["ip"]]
     tunnel = encap.filter_table(used, others)
     return {
         **table,
@@ -118,10 +160,8 @@ def _raw(workloads: list[Mapping[str, Any]], anti_spoofing: str) -> dict[str, An
     }
 
 
-def _filter(
-    model: Mapping[str, Any], workloads: list[Mapping[str, Any]], action: str
-) -> dict[str, Any]:
-    policy = model["policy"]
+def _filter(piece: HostSlice, workloads: list[Mapping[str, Any]], action: str) -> dict[str, Any]:
+    policy = piece["felix"]
     chains: dict[str, list[str]] = {
         "cali-INPUT": ["-i cali+ -g cali-wl-to-host"],
         "cali-wl-to-host": ["-j cali-from-wl-dispatch", f"-j {action}"],
@@ -158,16 +198,16 @@ def _filter(
             chains[workload_chain(direction, workload["interface"])] = _endpoint_chain(
                 direction, [p["name"] for p in applied], policy["default_profile"]
             )
-    everyone = [w for h in model["hosts"].values() for w in h["workloads"]]
     for spec in policy["policies"]:
         for direction in ("ingress", "egress"):
             if (direction, spec["name"]) in used:
                 chains[policy_chain(direction, spec["name"])] = _policy_rules(
-                    direction, spec[direction], everyone
+                    direction,
+                    spec[direction],  # type: ignore[literal-required]
                 )
     if needs_profile and policy["default_profile"] == PROFILE:
         chains["cali-pri-fleet"] = [
-            *(f"-s {network} {SET_ACCEPT}" for network in fleet_networks(model)),
+            *(f"-s {network} {SET_ACCEPT}" for network in fleet_networks(piece)),
             RETURN_IF_ACCEPTED,
         ]
         chains["cali-pro-fleet"] = [SET_ACCEPT, RETURN_IF_ACCEPTED]
@@ -182,11 +222,10 @@ def _filter(
     }
 
 
-def fleet_networks(model: Mapping[str, Any]) -> list[str]:
+def fleet_networks(piece: HostSlice) -> list[str]:
     """What the ``fleet`` profile lets in: every pool and every host's address."""
-    pools = [p["cidr"] for p in model["pools"]]
-    hosts = sorted({h["ip"] for h in model["hosts"].values()}, key=ipaddress.IPv4Address)
-    return pools + [f"{ip}/32" for ip in hosts]
+    pools = [p["cidr"] for p in piece["pools"]]
+    return pools + [f"{ip}/32" for ip in piece["felix"]["host_addresses"]]
 
 
 def _endpoint_chain(direction: str, policies: list[str], profile: str) -> list[str]:
@@ -210,14 +249,12 @@ def _endpoint_chain(direction: str, policies: list[str], profile: str) -> list[s
     return rules
 
 
-def _policy_rules(
-    direction: str, rules: list[Mapping[str, Any]], everyone: list[Mapping[str, Any]]
-) -> list[str]:
+def _policy_rules(direction: str, rules: list[Mapping[str, Any]]) -> list[str]:
     rendered: list[str] = []
     peer_flag = "-s" if direction == "ingress" else "-d"
     for rule in rules:
         match = _protocol_match(rule)
-        peers = peer_addresses(rule, everyone)
+        peers = rule["peers"]
         if peers == []:
             continue  # a peer selector that matches no workload matches no packet
         prefixes = [f"{peer_flag} {p} " for p in peers] if peers is not None else [""]
@@ -243,7 +280,7 @@ def _protocol_match(rule: Mapping[str, Any]) -> str:
     return match
 
 
-def _nat(model: Mapping[str, Any], workloads: list[Mapping[str, Any]]) -> dict[str, Any]:
+def _nat(pools: list[Pool], workloads: list[Mapping[str, Any]]) -> dict[str, Any]:
     mappings = sorted(
         (ipaddress.IPv4Address(fip), ipaddress.IPv4Address(w["ip"]))
         for w in workloads
@@ -253,9 +290,8 @@ def _nat(model: Mapping[str, Any], workloads: list[Mapping[str, Any]]) -> dict[s
     reverse: dict[ipaddress.IPv4Address, ipaddress.IPv4Address] = {}
     for fip, ip in mappings:
         reverse.setdefault(ip, fip)
-    pools = [p["cidr"] for p in model["pools"]]
-    masquerade = [p["cidr"] for p in model["pools"] if p.get("nat_outgoing")]
-    outgoing = [f"-d {cidr} -j RETURN" for cidr in pools] if masquerade else []
+    masquerade = [p["cidr"] for p in pools if p["nat_outgoing"]]
+    outgoing = [f"-d {p['cidr']} -j RETURN" for p in pools] if masquerade else []
     outgoing += [f"-s {cidr} -j MASQUERADE" for cidr in masquerade]
     return {
         "chains": {

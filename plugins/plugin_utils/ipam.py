@@ -15,8 +15,9 @@ import ipaddress
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from ansible_collections.calico.network.plugins.plugin_utils.pools import Pool
 from ansible_collections.calico.network.plugins.plugin_utils.problems import FLEET, Problems
-from ansible_collections.calico.network.plugins.plugin_utils.spec import FleetSpec, HostSpec, Pool
+from ansible_collections.calico.network.plugins.plugin_utils.spec import FleetSpec, HostSpec
 
 Network = ipaddress.IPv4Network
 Address = ipaddress.IPv4Address

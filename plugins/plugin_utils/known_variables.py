@@ -32,7 +32,7 @@ KNOWN_VARIABLES = frozenset(
         "calico_ipam_ledger_file",
         "calico_ipam_ledger_write",
         "calico_mesh_warn_hosts",
-        "calico_network",
+        "calico_model_verify_plan",
         "calico_policies",
         "calico_pools",
         "calico_rack_bgp_password",

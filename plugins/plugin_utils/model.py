@@ -1,9 +1,11 @@
 """The network model: the whole fleet's routing plan, computed once per run on the controller.
 
-``build_model`` validates the inventory and returns a compact, JSON-friendly fleet model (one
-entry per host: address, AS, blocks, workloads). ``host_slice`` expands one host's view of it
-(its BGP peers), which is what the roles consume. The split keeps the fleet model linear in the
-number of hosts even for a full mesh, whose sessions grow with the square.
+``build`` validates the inventory and returns the compact, JSON-friendly fleet model (one entry
+per host: address, AS, rack, blocks, workloads, external peers) together with every error and
+warning, so one call serves validation and the roles alike. ``host_slice`` expands one host's
+view of it (its BGP sessions, tunnel plan, Felix's inputs and, on request, its verification
+plan), which is all the roles consume. The split keeps the fleet model linear in the number of
+hosts even for a full mesh, whose sessions grow with the square. shapes.py declares both.
 
 No Ansible imports here: the filters, the tests and the benchmarks call these functions alike.
 """
@@ -15,31 +17,43 @@ import ipaddress
 from collections.abc import Mapping
 from typing import Any
 
-from ansible_collections.calico.network.plugins.plugin_utils import encap, ipam, peers, racks
+from ansible_collections.calico.network.plugins.plugin_utils import (
+    encap,
+    felix,
+    ipam,
+    peers,
+    racks,
+    verify,
+)
 from ansible_collections.calico.network.plugins.plugin_utils.policy import check_floating_ips
 from ansible_collections.calico.network.plugins.plugin_utils.problems import (
     FLEET,
     InventoryError,
     Problems,
 )
-from ansible_collections.calico.network.plugins.plugin_utils.spec import FleetSpec, read_fleet
+from ansible_collections.calico.network.plugins.plugin_utils.sessions import (
+    MESH_PASSWORD,
+    mesh_sessions,
+)
+from ansible_collections.calico.network.plugins.plugin_utils.shapes import (
+    ExternalPeer,
+    FleetModel,
+    HostEntry,
+    HostSlice,
+    ModelResult,
+    Pool,
+)
+from ansible_collections.calico.network.plugins.plugin_utils.spec import (
+    FleetSpec,
+    HostSpec,
+    read_fleet,
+)
 from ansible_collections.calico.network.plugins.plugin_utils.unknown_variables import (
     check_unknown_variables,
 )
 
 INTERFACE_PREFIX = "cali"
 MODEL_VERSION = 1
-MESH_PASSWORD = "calico_password_mesh"
-# Every session in a slice has every key, so templates need no defaults.
-SESSION_DEFAULTS: dict[str, Any] = {
-    "rr_client": False,
-    "rr_cluster_id": "",
-    "multihop": False,
-    "next_hop_keep": False,
-    "ttl_security": False,
-    "accept": [],
-    "prefix_limit": 0,
-}
 
 
 def calico_vars(hostvars: Mapping[str, Any], hosts: list[str]) -> dict[str, dict[str, Any]]:
@@ -51,14 +65,25 @@ def calico_vars(hostvars: Mapping[str, Any], hosts: list[str]) -> dict[str, dict
     return racks.assign_rack_groups(picked, racks.rack_groups_from_inventory(hostvars))
 
 
+def build(host_vars: Mapping[str, Mapping[str, Any]]) -> ModelResult:
+    """The fleet model with every error and warning; the model is None while there are errors."""
+    problems = Problems()
+    model = _build(host_vars, problems)
+    return {
+        "model": None if problems else model,
+        "errors": problems.messages(),
+        "warnings": problems.warning_messages(),
+    }
+
+
 def validate(host_vars: Mapping[str, Mapping[str, Any]]) -> Problems:
-    """Every problem of the inventory, without building anything."""
+    """Every problem of the inventory (tests and tools that want the Problem objects)."""
     problems = Problems()
     _build(host_vars, problems)
     return problems
 
 
-def build_model(host_vars: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+def build_model(host_vars: Mapping[str, Mapping[str, Any]]) -> FleetModel:
     """The fleet model; raises InventoryError listing every problem when the input is bad."""
     problems = Problems()
     model = _build(host_vars, problems)
@@ -67,7 +92,7 @@ def build_model(host_vars: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
     return model
 
 
-def _build(host_vars: Mapping[str, Mapping[str, Any]], problems: Problems) -> dict[str, Any]:
+def _build(host_vars: Mapping[str, Mapping[str, Any]], problems: Problems) -> FleetModel:
     fleet = read_fleet(host_vars, problems)
     _check_hosts(fleet, problems)
     rack_plan = racks.read_racks(host_vars, fleet, problems)
@@ -78,12 +103,23 @@ def _build(host_vars: Mapping[str, Mapping[str, Any]], problems: Problems) -> di
     allocation = ipam.allocate(fleet, problems)
     _check_scale(fleet, problems)
     check_unknown_variables(host_vars, problems)
-    hosts = {
-        host.name: _host_entry(host, allocation, fleet.policy)
+    modelled = [
+        host
         for host in fleet.hosts
         if host.interface is not None and host.name in allocation.blocks
+    ]
+    membership = racks.membership(rack_plan, (host.name for host in modelled))
+    hosts = {
+        host.name: _host_entry(
+            host,
+            allocation,
+            fleet.policy,
+            membership.get(host.name, (None, False)),
+            external.get(host.name, []),
+        )
+        for host in modelled
     }
-    pools = [
+    pools: list[Pool] = [
         {
             "cidr": str(pool.cidr),
             "block_size": pool.block_size,
@@ -94,36 +130,47 @@ def _build(host_vars: Mapping[str, Mapping[str, Any]], problems: Problems) -> di
         for pool in fleet.pools
     ]
     check_floating_ips(hosts, pools, problems)
-    model = {
+    fleet_accept, rack_accept = peers.external_accept_lists(hosts)
+    addresses = {name: entry["ip"] for name, entry in hosts.items()}
+    return {
         "version": MODEL_VERSION,
         "bgp_mode": fleet.bgp_mode,
         "pools": pools,
         "hosts": hosts,
-        "policy": {key: fleet.policy[key] for key in ("policies", "default_profile")},
-        "bgp": fleet.bgp,
+        "policy": {
+            "policies": fleet.policy["policies"],
+            "default_profile": fleet.policy["default_profile"],
+        },
+        "bgp": {
+            "bfd": fleet.bgp["bfd"],
+            "graceful_restart_time": fleet.bgp["graceful_restart_time"],
+        },
         # BIRD reads the keys from a separate, tightly-moded file under these names, so no
         # rendered config or diff ever shows them.
         "bgp_passwords": {MESH_PASSWORD: fleet.bgp_password} if fleet.bgp_password else {},
         "ledger": ipam.ledger(allocation),
-        "warnings": problems.warning_messages(),
+        "racks": racks.model_racks(rack_plan, addresses, rack_accept),
+        "external_accept": fleet_accept,
     }
-    model["racks"] = racks.model_racks(rack_plan, model["hosts"])
-    racks.annotate_hosts(model)
-    peers.annotate_hosts(model, external)
-    return model
 
 
 def _host_entry(
-    host: Any, allocation: ipam.Allocation, policy: Mapping[str, Any]
-) -> dict[str, Any]:
+    host: HostSpec,
+    allocation: ipam.Allocation,
+    policy: Mapping[str, Any],
+    rack: tuple[str | None, bool],
+    bgp_peers: list[ExternalPeer],
+) -> HostEntry:
+    interface = host.interface
+    assert interface is not None  # hosts without an address are not modelled
     block = allocation.blocks[host.name]
     addresses = allocation.addresses.get(host.name, {})
     return {
         "name": host.name,
-        "ip": str(host.interface.ip),
-        "subnet": str(host.interface.network),
-        "as": host.asn,
-        "router_id": str(host.router_id or host.interface.ip),
+        "ip": str(interface.ip),
+        "subnet": str(interface.network),
+        "as": host.asn,  # type: ignore[typeddict-item]  # None only in a model with errors
+        "router_id": str(host.router_id or interface.ip),
         "blocks": [str(block)],
         "host_address": str(block.network_address),
         "endpoint_to_host_action": policy["endpoint_to_host_action"][host.name],
@@ -138,6 +185,9 @@ def _host_entry(
             for workload in host.workloads
             if workload.name in addresses
         ],
+        "rack": rack[0],
+        "route_reflector": rack[1],
+        "bgp_peers": bgp_peers,
     }
 
 
@@ -216,14 +266,18 @@ def _check_scale(fleet: FleetSpec, problems: Problems) -> None:
         )
 
 
-def host_slice(model: Mapping[str, Any], host: str) -> dict[str, Any]:
-    """One host's view: its own entry plus its BGP peers and the pools' prefix filters."""
+def host_slice(model: FleetModel, host: str, verify_plan: bool = False) -> HostSlice:
+    """One host's view: its own entry, its BGP sessions, tunnel plan and Felix's inputs.
+
+    With ``verify_plan`` also the probes and listeners of playbooks/verify.yml (left out
+    otherwise: a host's probe plan grows with every workload of the fleet).
+    """
     hosts = model["hosts"]
     if host not in hosts:
         raise KeyError(f"{host} is not in the network model (is it in the inventory?)")
     me = hosts[host]
     sessions = (
-        _mesh_peers(me, hosts, model["bgp_passwords"])
+        mesh_sessions(me, hosts, model["bgp_passwords"])
         if model["bgp_mode"] == "mesh"
         else racks.rack_sessions(model, me)
     ) + peers.external_sessions(me)
@@ -235,40 +289,23 @@ def host_slice(model: Mapping[str, Any], host: str) -> dict[str, Any]:
     }
     used = {peer["password"] for peer in sessions if peer["password"]}
     return {
-        **{key: value for key, value in me.items() if key != "bgp_peers"},
+        "name": me["name"],
+        "ip": me["ip"],
+        "subnet": me["subnet"],
+        "as": me["as"],
+        "router_id": me["router_id"],
+        "blocks": me["blocks"],
+        "host_address": me["host_address"],
+        "endpoint_to_host_action": me["endpoint_to_host_action"],
+        "workloads": me["workloads"],
+        "rack": me["rack"],
+        "route_reflector": me["route_reflector"],
         "pools": model["pools"],
         "bgp_passwords": {name: known[name] for name in sorted(used)},
         "external_accept": peers.external_accept(model, me),
-        "peers": [{**SESSION_DEFAULTS, **peer} for peer in sessions],
+        "peers": sessions,
         "tunnel": encap.host_tunnel(model, me),
         "bgp": model["bgp"],
+        "felix": felix.felix_inputs(model, me),
+        "verify": verify.verify_plan(model, host) if verify_plan else None,
     }
-
-
-def _mesh_peers(
-    me: Mapping[str, Any], hosts: Mapping[str, Any], passwords: Mapping[str, str]
-) -> list[dict[str, Any]]:
-    """Calico's node-to-node mesh: one iBGP session per other host.
-
-    The side with the higher address is passive, so the two never dial each other at the same
-    time (which aborts graceful restart). Calico compares addresses as strings; numbers are what
-    an operator expects, and both ends of a session agree either way.
-    """
-    own = ipaddress.IPv4Address(me["ip"])
-    peers = []
-    for other in sorted(hosts.values(), key=lambda h: ipaddress.IPv4Address(h["ip"])):
-        if other["name"] == me["name"]:
-            continue
-        address = ipaddress.IPv4Address(other["ip"])
-        peers.append(
-            {
-                "name": "Mesh_" + other["ip"].replace(".", "_"),
-                "kind": "mesh",
-                "host": other["name"],
-                "ip": other["ip"],
-                "as": other["as"],
-                "passive": address > own,
-                "password": MESH_PASSWORD if MESH_PASSWORD in passwords else "",
-            }
-        )
-    return peers

@@ -19,11 +19,21 @@ from collections.abc import Mapping
 from typing import Any
 
 from ansible_collections.calico.network.plugins.plugin_utils.problems import Problems
-from ansible_collections.calico.network.plugins.plugin_utils.spec import (
-    BGP_PASSWORD_MAX,
-    MAX_AS,
-    RESERVED_AS,
-    FleetSpec,
+from ansible_collections.calico.network.plugins.plugin_utils.sessions import bgp_session
+from ansible_collections.calico.network.plugins.plugin_utils.shapes import (
+    BgpSession,
+    ExternalPeer,
+    FleetModel,
+    HostEntry,
+)
+from ansible_collections.calico.network.plugins.plugin_utils.spec import FleetSpec
+from ansible_collections.calico.network.plugins.plugin_utils.values import (
+    check_keys,
+    read_address,
+    read_as,
+    read_bool,
+    read_int,
+    read_password,
 )
 
 VARIABLE = "calico_bgp_peers"
@@ -41,15 +51,15 @@ def read_peers(
     fleet: FleetSpec,
     reflectors: set[str],
     problems: Problems,
-) -> dict[str, list[dict[str, Any]]]:
+) -> dict[str, list[ExternalPeer]]:
     """``{host: [peer]}`` for the hosts that open external sessions, every problem recorded."""
     fleet_addresses = {
         str(host.interface.ip): host.name for host in fleet.hosts if host.interface is not None
     }
-    result: dict[str, list[dict[str, Any]]] = {}
+    result: dict[str, list[ExternalPeer]] = {}
     # A fleet- or rack-level list reaches every host as an equal copy: read it once, so its
     # problems are reported once (for the first host that has it), not once per host.
-    read: dict[str, list[dict[str, Any]]] = {}
+    read: dict[str, list[ExternalPeer]] = {}
     for name in sorted(host_vars):
         raw = host_vars[name].get(VARIABLE)
         if raw in (None, "", []):
@@ -80,23 +90,14 @@ def _read_peer(
     fleet: FleetSpec,
     fleet_addresses: Mapping[str, str],
     problems: Problems,
-) -> dict[str, Any] | None:
+) -> ExternalPeer | None:
     where = f"{VARIABLE}[{index}]"
     if not isinstance(item, Mapping):
         problems.error(
             host, where, "must be a mapping", "write {name: tor, ip: 10.0.0.1, as: 65000}"
         )
         return None
-    ok = True
-    unknown = sorted(set(item) - set(PEER_KEYS))
-    if unknown:
-        problems.error(
-            host,
-            where,
-            f"has unknown key(s) {', '.join(unknown)}",
-            f"use only {', '.join(PEER_KEYS)}",
-        )
-        ok = False
+    ok = check_keys(host, where, item, PEER_KEYS, problems)
     name = str(item.get("name") or "")
     if not PEER_NAME.match(name):
         problems.error(
@@ -106,7 +107,13 @@ def _read_peer(
             "use 1-32 letters, digits or underscores, e.g. tor1",
         )
         ok = False
-    ip = _read_ip(host, f"{where}.ip", item.get("ip"), problems)
+    ip = read_address(
+        host,
+        f"{where}.ip",
+        item.get("ip"),
+        problems,
+        "write the router's address, e.g. 192.168.100.1",
+    )
     if ip is not None and str(ip) in fleet_addresses:
         problems.error(
             host,
@@ -115,35 +122,21 @@ def _read_peer(
             "list only routers outside the fleet; fleet hosts peer through the mesh or racks",
         )
         ok = False
-    asn = _read_number(host, f"{where}.as", item.get("as"), problems)
-    if asn is not None and (not 0 < asn <= MAX_AS or asn in RESERVED_AS):
-        problems.error(
-            host, f"{where}.as", f"{asn} is not a usable AS number", "use 1-4294967295 except 23456"
-        )
-        ok = False
-    password = item.get("password")
-    password = "" if password in (None, "") else str(password)
-    if len(password) > BGP_PASSWORD_MAX or '"' in password or "\\" in password:
-        problems.error(
-            host,
-            f"{where}.password",
-            f"is {len(password)} characters or holds a quote or backslash; TCP-MD5 keys are at "
-            f"most {BGP_PASSWORD_MAX} plain characters",
-            f"use a password of at most {BGP_PASSWORD_MAX} characters without quotes",
-        )
-        ok = False
-    ttl_security = item.get("ttl_security", False)
-    if not isinstance(ttl_security, bool):
-        problems.error(
-            host,
-            f"{where}.ttl_security",
-            f"{ttl_security!r} is not true or false",
-            "write true or false",
-        )
-        ok = False
+    errors = len(problems.errors)
+    asn = read_as(
+        host,
+        f"{where}.as",
+        item.get("as"),
+        problems,
+        "use 1-4294967295 except 23456",
+        number_fix="write a whole number",
+    )
+    password = read_password(host, f"{where}.password", item.get("password"), problems)
+    ttl_security = read_bool(host, f"{where}.ttl_security", item.get("ttl_security"), problems)
+    ok = ok and len(problems.errors) == errors
     multihop = item.get("multihop")
     if multihop is not None:
-        multihop = _read_number(host, f"{where}.multihop", multihop, problems)
+        multihop = read_int(host, f"{where}.multihop", multihop, problems, "write a whole number")
         if multihop is not None and not 1 <= multihop <= 255:
             problems.error(
                 host,
@@ -152,8 +145,12 @@ def _read_peer(
                 "use 1-255, or remove it for a direct session",
             )
             ok = False
-    limit = _read_number(
-        host, f"{where}.prefix_limit", item.get("prefix_limit", DEFAULT_PREFIX_LIMIT), problems
+    limit = read_int(
+        host,
+        f"{where}.prefix_limit",
+        item.get("prefix_limit", DEFAULT_PREFIX_LIMIT),
+        problems,
+        "write a whole number",
     )
     if limit is not None and limit < 1:
         problems.error(host, f"{where}.prefix_limit", f"{limit} is not a limit", "use 1 or more")
@@ -171,35 +168,6 @@ def _read_peer(
         "accept": accept,
         "prefix_limit": limit,
     }
-
-
-def _read_ip(host: str, where: str, raw: Any, problems: Problems) -> ipaddress.IPv4Address | None:
-    try:
-        return ipaddress.IPv4Address(str(raw))
-    except ValueError:
-        problems.error(
-            host,
-            where,
-            "is not set" if raw in (None, "") else f"{raw!r} is not an IPv4 address",
-            "write the router's address, e.g. 192.168.100.1",
-        )
-        return None
-
-
-def _read_number(host: str, where: str, raw: Any, problems: Problems) -> int | None:
-    if isinstance(raw, bool) or raw in (None, ""):
-        problems.error(
-            host,
-            where,
-            "is not set" if raw in (None, "") else f"{raw!r} is not a number",
-            "write a whole number",
-        )
-        return None
-    try:
-        return int(str(raw))
-    except ValueError:
-        problems.error(host, where, f"{raw!r} is not a whole number", "write a whole number")
-        return None
 
 
 def parse_pattern(text: str) -> tuple[ipaddress.IPv4Network, int, int]:
@@ -264,7 +232,7 @@ def _read_accept(
     return sorted(set(patterns), key=patterns.index)
 
 
-def _check_unique(host: str, peers: list[dict[str, Any]], problems: Problems) -> None:
+def _check_unique(host: str, peers: list[ExternalPeer], problems: Problems) -> None:
     names: set[str] = set()
     addresses: set[str] = set()
     for peer in peers:
@@ -286,56 +254,50 @@ def _check_unique(host: str, peers: list[dict[str, Any]], problems: Problems) ->
 # --- the model's part and the sessions ----------------------------------------------------------
 
 
-def annotate_hosts(model: dict[str, Any], peers: Mapping[str, list[dict[str, Any]]]) -> None:
-    """Put each host's external peers in its entry, and the prefixes each may pass on.
+def external_accept_lists(hosts: Mapping[str, HostEntry]) -> tuple[list[str], dict[str, list[str]]]:
+    """The external prefixes fleet peers may pass on: fleet-wide, and per rack.
 
-    ``external_accept`` is fleet-wide in a mesh and per rack with reflectors: a host imports an
-    external prefix from a fleet peer only when some external session of its mesh or rack
-    accepts it (in route-reflector mode, from its own rack's reflectors only).
+    In a mesh it is fleet-wide; with reflectors per rack: a host imports an external prefix
+    from a fleet peer only when some external session of its mesh or rack accepts it (in
+    route-reflector mode, from its own rack's reflectors only).
     """
     fleet_accept: list[str] = []
     rack_accept: dict[str, list[str]] = {}
-    for name, host in model["hosts"].items():
-        host["bgp_peers"] = peers.get(name, [])
+    for host in hosts.values():
+        target = rack_accept.setdefault(host["rack"], []) if host["rack"] else fleet_accept
         for peer in host["bgp_peers"]:
-            target = rack_accept.setdefault(host["rack"], []) if host.get("rack") else fleet_accept
             target.extend(p for p in peer["accept"] if p not in target)
-    model["external_accept"] = fleet_accept
-    for rack, accepted in rack_accept.items():
-        model["racks"][rack]["external_accept"] = accepted
-    for rack in model.get("racks", {}).values():
-        rack.setdefault("external_accept", [])
+    return fleet_accept, rack_accept
 
 
-def external_sessions(me: Mapping[str, Any]) -> list[dict[str, Any]]:
+def external_sessions(me: HostEntry) -> list[BgpSession]:
     return [
-        {
-            "name": f"Peer_{peer['name']}",
-            "kind": "external",
-            "host": peer["name"],
-            "ip": peer["ip"],
-            "as": peer["as"],
-            "passive": False,
-            "password": PASSWORD_PREFIX + peer["name"] if peer["password"] else "",
-            "ttl_security": peer["ttl_security"],
-            "multihop": peer["multihop"] or False,
-            "accept": peer["accept"],
-            "prefix_limit": peer["prefix_limit"],
-        }
-        for peer in me.get("bgp_peers", [])
+        bgp_session(
+            f"Peer_{peer['name']}",
+            "external",
+            peer["name"],
+            peer["ip"],
+            peer["as"],
+            password=PASSWORD_PREFIX + peer["name"] if peer["password"] else "",
+            ttl_security=peer["ttl_security"],
+            multihop=peer["multihop"] or False,
+            accept=peer["accept"],
+            prefix_limit=peer["prefix_limit"],
+        )
+        for peer in me["bgp_peers"]
     ]
 
 
-def external_passwords(me: Mapping[str, Any]) -> dict[str, str]:
+def external_passwords(me: HostEntry) -> dict[str, str]:
     return {
         PASSWORD_PREFIX + peer["name"]: peer["password"]
-        for peer in me.get("bgp_peers", [])
+        for peer in me["bgp_peers"]
         if peer["password"]
     }
 
 
-def external_accept(model: Mapping[str, Any], me: Mapping[str, Any]) -> list[str]:
+def external_accept(model: FleetModel, me: HostEntry) -> list[str]:
     """The external prefixes this host may install (learned directly or from fleet peers)."""
-    if me.get("rack"):
-        return list(model["racks"][me["rack"]].get("external_accept", []))
-    return list(model.get("external_accept", []))
+    if me["rack"]:
+        return list(model["racks"][me["rack"]]["external_accept"])
+    return list(model["external_accept"])

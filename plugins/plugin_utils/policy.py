@@ -1,10 +1,10 @@
-"""Network policy of the fleet: label selectors, policies, floating IPs, and their verdicts.
+"""Network policy of the fleet: reading policies, checking floating IPs, which policies apply.
 
 Reads ``calico_policies``, ``calico_default_profile`` and the per-host
 ``calico_endpoint_to_host_action`` into validated, JSON-friendly structures for the network
-model, checks floating IPs against the pools and blocks, and evaluates what the rendered chains
-will do with a packet (``verdict``), which the verification plan and the tests use as the
-expected outcome.
+model, and checks floating IPs against the pools and blocks. The selector language is in
+selector.py; what the rendered chains do with a packet (the verification plan's expectation) is
+in verdict.py.
 
 Semantics (Calico's, reduced to one tier and IPv4):
 
@@ -25,10 +25,16 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from ansible_collections.calico.network.plugins.plugin_utils.problems import FLEET, Problems
+from ansible_collections.calico.network.plugins.plugin_utils.selector import (
+    SELECTOR_HELP,
+    SelectorError,
+    parse_selector,
+    selector_matches,
+)
+from ansible_collections.calico.network.plugins.plugin_utils.values import check_keys, read_name
 
 ACTIONS = ("allow", "deny", "log")
 PROTOCOLS = ("tcp", "udp", "icmp", "sctp")
@@ -41,86 +47,6 @@ POLICY_KEYS = {"name", "selector", "order", "ingress", "egress"}
 RULE_KEYS = {"action", "protocol", "ports", "selector", "cidr"}
 # A policy's name becomes part of a chain name and of shell-visible output.
 POLICY_NAME = re.compile(r"^[a-z0-9]([a-z0-9._-]{0,61}[a-z0-9])?$")
-LABEL_KEY = r"[A-Za-z0-9]([A-Za-z0-9._/-]*[A-Za-z0-9])?"
-_VALUE = r"""(?:'([^']*)'|"([^"]*)")"""
-SELECTOR_HELP = (
-    "write terms joined by &&: all(), has(key), !has(key), key == 'v', key != 'v', "
-    "key in {'a', 'b'}, key not in {'a', 'b'}"
-)
-_TERMS: list[tuple[str, re.Pattern[str]]] = [
-    ("all", re.compile(r"^all\(\)$")),
-    ("has", re.compile(r"^has\((" + LABEL_KEY + r")\)$")),
-    ("nothas", re.compile(r"^!\s*has\((" + LABEL_KEY + r")\)$")),
-    ("eq", re.compile(r"^(" + LABEL_KEY + r")\s*==\s*" + _VALUE + r"$")),
-    ("ne", re.compile(r"^(" + LABEL_KEY + r")\s*!=\s*" + _VALUE + r"$")),
-    ("in", re.compile(r"^(" + LABEL_KEY + r")\s+in\s*\{(.*)\}$")),
-    ("notin", re.compile(r"^(" + LABEL_KEY + r")\s+not\s+in\s*\{(.*)\}$")),
-]
-_SET_ITEM = re.compile(r"^\s*" + _VALUE + r"\s*$")
-
-
-class SelectorError(ValueError):
-    """A selector that this project cannot parse; the message says which term."""
-
-
-@dataclass(frozen=True)
-class Term:
-    kind: str
-    key: str = ""
-    values: tuple[str, ...] = ()
-
-    def matches(self, labels: Mapping[str, str]) -> bool:
-        value = labels.get(self.key)
-        if self.kind == "all":
-            return True
-        if self.kind in ("has", "nothas"):
-            return (value is not None) == (self.kind == "has")
-        if self.kind in ("eq", "in"):
-            return value is not None and value in self.values
-        return value is None or value not in self.values  # ne, notin
-
-
-def parse_selector(text: str) -> tuple[Term, ...]:
-    """Parse Calico's selector syntax (the conjunctive subset); raise SelectorError otherwise."""
-    if not isinstance(text, str) or not text.strip():
-        raise SelectorError("is empty")
-    if "||" in text or "(" in text.replace("all()", "").replace("has(", ""):
-        raise SelectorError(f"{text!r} uses || or parentheses, which are not supported")
-    terms = []
-    for raw in text.split("&&"):
-        terms.append(_parse_term(raw.strip(), text))
-    return tuple(terms)
-
-
-def _parse_term(raw: str, whole: str) -> Term:
-    for kind, pattern in _TERMS:
-        match = pattern.match(raw)
-        if not match:
-            continue
-        if kind == "all":
-            return Term("all")
-        key = match.group(1)
-        if kind in ("has", "nothas"):
-            return Term(kind, key)
-        if kind in ("eq", "ne"):
-            value = match.group(3) if match.group(3) is not None else match.group(4)
-            return Term(kind, key, (value,))
-        items = [i for i in match.group(3).split(",") if i.strip()]
-        values = []
-        for item in items:
-            one = _SET_ITEM.match(item)
-            if not one:
-                raise SelectorError(f"{whole!r}: {item.strip()!r} in a set must be quoted")
-            values.append(one.group(1) if one.group(1) is not None else one.group(2))
-        return Term(kind, key, tuple(sorted(values)))
-    raise SelectorError(f"{whole!r}: cannot read the term {raw!r}")
-
-
-def selector_matches(text: str, labels: Mapping[str, str]) -> bool:
-    return all(term.matches(labels) for term in parse_selector(text))
-
-
-# --------------------------------------------------------------------------- reading
 
 
 def read_policy_settings(
@@ -193,29 +119,22 @@ def read_policies(raw: Any, problems: Problems) -> list[dict[str, Any]]:
 
 
 def _read_policy(where: str, item: Any, problems: Problems) -> dict[str, Any] | None:
-    if not isinstance(item, Mapping) or not item.get("name"):
-        problems.error(
-            FLEET, where, "has no name", "write {name: db, selector: \"app == 'db'\", ...}"
-        )
-        return None
-    name = str(item["name"])
-    if not POLICY_NAME.match(name):
-        problems.error(
-            FLEET,
-            f"{where}.name",
-            f"{name!r} cannot name an iptables chain",
+    name = read_name(
+        FLEET,
+        where,
+        item,
+        problems,
+        POLICY_NAME,
+        "an iptables chain",
+        (
+            "write {name: db, selector: \"app == 'db'\", ...}",
             "use 1-63 lower-case letters, digits, dots, dashes and underscores, starting and "
             "ending with a letter or digit",
-        )
+        ),
+    )
+    if name is None:
         return None
-    unknown = sorted(set(item) - POLICY_KEYS)
-    if unknown:
-        problems.error(
-            FLEET,
-            where,
-            f"has unknown key(s) {', '.join(unknown)}",
-            f"use only {', '.join(sorted(POLICY_KEYS))}",
-        )
+    check_keys(FLEET, where, item, sorted(POLICY_KEYS), problems)
     selector = _read_selector(f"{where}.selector", item.get("selector", "all()"), problems)
     order = item.get("order", DEFAULT_ORDER)
     if isinstance(order, bool) or not isinstance(order, (int, float)):
@@ -252,14 +171,7 @@ def _read_rule(where: str, item: Any, problems: Problems) -> dict[str, Any] | No
     if not isinstance(item, Mapping):
         problems.error(FLEET, where, "must be a mapping", "write {action: allow, protocol: tcp}")
         return None
-    unknown = sorted(set(item) - RULE_KEYS)
-    if unknown:
-        problems.error(
-            FLEET,
-            where,
-            f"has unknown key(s) {', '.join(unknown)}",
-            f"use only {', '.join(sorted(RULE_KEYS))}",
-        )
+    check_keys(FLEET, where, item, sorted(RULE_KEYS), problems)
     action = str(item.get("action", ""))
     if action not in ACTIONS:
         problems.error(
@@ -345,25 +257,6 @@ def _read_cidrs(where: str, raw: Any, problems: Problems) -> list[str] | None:
     return cidrs
 
 
-def read_floating_ips(host: str, where: str, raw: Any, problems: Problems) -> tuple[str, ...]:
-    """A workload's ``floating_ips``: bare IPv4 addresses."""
-    if raw in (None, ""):
-        return ()
-    items = raw if isinstance(raw, list) else [raw]
-    addresses = []
-    for item in items:
-        try:
-            addresses.append(str(ipaddress.IPv4Address(str(item))))
-        except ValueError:
-            problems.error(
-                host,
-                f"{where}.floating_ips",
-                f"{item!r} is not an IPv4 address",
-                "write bare addresses from a pool, outside every host's block",
-            )
-    return tuple(addresses)
-
-
 def check_floating_ips(
     model_hosts: Mapping[str, Any], pools: Iterable[Any], problems: Problems
 ) -> None:
@@ -414,20 +307,10 @@ def check_floating_ips(
                 seen[address] = owner
 
 
-# --------------------------------------------------------------------------- evaluation
-
-
-@dataclass(frozen=True)
-class Endpoint:
-    """One end of a packet: an address, and the labels when it is a workload of the fleet."""
-
-    ip: str
-    labels: Mapping[str, str] | None = None
-
-
 def policies_for(
     policies: Iterable[Mapping[str, Any]], labels: Mapping[str, str], direction: str
 ) -> list[Mapping[str, Any]]:
+    """The policies that apply to a workload with ``labels`` in ``direction``, in order."""
     return [p for p in policies if direction in p and selector_matches(p["selector"], labels)]
 
 
@@ -444,79 +327,3 @@ def peer_addresses(
             key=lambda a: ipaddress.IPv4Network(a),
         )
     return addresses
-
-
-def _rule_matches(
-    rule: Mapping[str, Any],
-    peer: Endpoint,
-    protocol: str,
-    port: int | None,
-    workloads: Iterable[Mapping[str, Any]],
-) -> bool:
-    if "protocol" in rule and rule["protocol"] != protocol:
-        return False
-    if "ports" in rule and (port is None or not any(_port_in(port, s) for s in rule["ports"])):
-        return False
-    addresses = peer_addresses(rule, workloads)
-    if addresses is None:
-        return True
-    ip = ipaddress.IPv4Address(peer.ip)
-    return any(ip in ipaddress.IPv4Network(a) for a in addresses)
-
-
-def _port_in(port: int, spec: str) -> bool:
-    low, _, high = spec.partition(":")
-    return int(low) <= port <= int(high or low)
-
-
-def direction_allows(
-    model: Mapping[str, Any],
-    me: Mapping[str, str],
-    peer: Endpoint,
-    direction: str,
-    protocol: str,
-    port: int | None,
-) -> bool:
-    """What the chains of workload ``me`` (its labels) do with a packet to or from ``peer``."""
-    settings = model["policy"]
-    workloads = [w for h in model["hosts"].values() for w in h["workloads"]]
-    applied = policies_for(settings["policies"], me, direction)
-    if not applied:
-        if settings["default_profile"] == "deny":
-            return False
-        if direction == "egress":
-            return True
-        return in_fleet(model, peer.ip)
-    for policy in applied:
-        for rule in policy[direction]:
-            if rule["action"] == "log":
-                continue
-            if _rule_matches(rule, peer, protocol, port, workloads):
-                return rule["action"] == "allow"
-    return False
-
-
-def in_fleet(model: Mapping[str, Any], address: str) -> bool:
-    ip = ipaddress.IPv4Address(address)
-    if any(ip in ipaddress.IPv4Network(p["cidr"]) for p in model["pools"]):
-        return True
-    return any(h["ip"] == address for h in model["hosts"].values())
-
-
-def verdict(
-    model: Mapping[str, Any],
-    source: Mapping[str, Any],
-    destination: Mapping[str, Any],
-    protocol: str,
-    port: int | None = None,
-) -> bool:
-    """Whether a new connection from workload ``source`` to workload ``destination`` passes.
-
-    Both are workload entries of the model; the source's egress and the destination's ingress
-    must both allow it.
-    """
-    return direction_allows(
-        model, source["labels"], Endpoint(destination["ip"]), "egress", protocol, port
-    ) and direction_allows(
-        model, destination["labels"], Endpoint(source["ip"]), "ingress", protocol, port
-    )

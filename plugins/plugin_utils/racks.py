@@ -18,15 +18,20 @@ it is not an Ansible variable, so no inventory can set or collide with it.
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from ansible_collections.calico.network.plugins.plugin_utils.problems import Problems
-from ansible_collections.calico.network.plugins.plugin_utils.spec import (
-    BGP_PASSWORD_MAX,
-    FleetSpec,
+from ansible_collections.calico.network.plugins.plugin_utils.sessions import fleet_session
+from ansible_collections.calico.network.plugins.plugin_utils.shapes import (
+    BgpSession,
+    FleetModel,
+    HostEntry,
 )
+from ansible_collections.calico.network.plugins.plugin_utils.shapes import Rack as RackEntry
+from ansible_collections.calico.network.plugins.plugin_utils.spec import FleetSpec
+from ansible_collections.calico.network.plugins.plugin_utils.values import read_bool, read_password
 
 RACKS_GROUP = "calico_racks"
 # Derived per host from the inventory's groups (no calico_ prefix: not a user variable).
@@ -34,8 +39,6 @@ RACK_GROUPS = "rack_groups"
 RACK_PASSWORD = "calico_password_rack"
 EBGP_PASSWORD = "calico_password_ebgp"
 MAX_REFLECTORS = 2
-TRUE_WORDS = ("true", "yes", "on", "1")
-FALSE_WORDS = ("false", "no", "off", "0", "")
 
 
 @dataclass
@@ -96,17 +99,6 @@ def assign_rack_groups(
 
 
 # --- reading and checking -----------------------------------------------------------------------
-
-
-def read_bool(host: str, variable: str, raw: Any, problems: Problems) -> bool:
-    if isinstance(raw, bool):
-        return raw
-    if raw is None or str(raw).strip().lower() in FALSE_WORDS:
-        return False
-    if str(raw).strip().lower() in TRUE_WORDS:
-        return True
-    problems.error(host, variable, f"{raw!r} is not true or false", "write true or false")
-    return False
 
 
 def read_racks(
@@ -213,17 +205,12 @@ def _check_rack(
     elif rack.asn is not None:
         # Stable and distinct per rack: racks have distinct AS numbers.
         rack.cluster_id = str(ipaddress.IPv4Address(rack.asn))
-    rack.password = (
-        _rack_value(rack, host_vars, "calico_rack_bgp_password", problems) or fleet.bgp_password
+    rack.password = read_password(
+        rack.name,
+        "calico_rack_bgp_password",
+        _rack_value(rack, host_vars, "calico_rack_bgp_password", problems) or fleet.bgp_password,
+        problems,
     )
-    if len(rack.password) > BGP_PASSWORD_MAX or '"' in rack.password or "\\" in rack.password:
-        problems.error(
-            rack.name,
-            "calico_rack_bgp_password",
-            f"is {len(rack.password)} characters or holds a quote or backslash; TCP-MD5 keys "
-            f"are at most {BGP_PASSWORD_MAX} plain characters",
-            f"use a password of at most {BGP_PASSWORD_MAX} characters without quotes",
-        )
 
 
 def _rack_value(
@@ -262,12 +249,31 @@ def _check_distinct_as(racks: Mapping[str, Rack], problems: Problems) -> None:
 # --- the model's part and the sessions ----------------------------------------------------------
 
 
-def model_racks(racks: Mapping[str, Rack], hosts: Mapping[str, Any]) -> dict[str, Any]:
-    """The racks as the fleet model keeps them: hosts and reflectors in address order."""
+def membership(racks: Mapping[str, Rack], hosts: Iterable[str]) -> dict[str, tuple[str, bool]]:
+    """``{host: (its rack, whether it reflects)}`` for the given hosts that are in a rack."""
+    present = set(hosts)
+    return {
+        host: (rack.name, host in rack.reflectors)
+        for rack in racks.values()
+        for host in rack.hosts
+        if host in present
+    }
+
+
+def model_racks(
+    racks: Mapping[str, Rack],
+    addresses: Mapping[str, str],
+    external_accept: Mapping[str, list[str]],
+) -> dict[str, RackEntry]:
+    """The racks as the fleet model keeps them: hosts and reflectors in address order.
+
+    ``addresses`` maps the hosts of the model to their address; ``external_accept`` the racks to
+    the external prefixes their reflectors accept (see peers.external_accept_lists).
+    """
 
     def by_address(names: list[str]) -> list[str]:
-        present = [n for n in names if n in hosts]
-        return sorted(present, key=lambda n: ipaddress.IPv4Address(hosts[n]["ip"]))
+        present = [n for n in names if n in addresses]
+        return sorted(present, key=lambda n: ipaddress.IPv4Address(addresses[n]))
 
     return {
         rack.name: {
@@ -276,73 +282,66 @@ def model_racks(racks: Mapping[str, Rack], hosts: Mapping[str, Any]) -> dict[str
             "hosts": by_address(rack.hosts),
             "reflectors": by_address(rack.reflectors),
             "password": rack.password,
+            "external_accept": list(external_accept.get(rack.name, [])),
         }
         for rack in sorted(racks.values(), key=lambda r: r.name)
     }
 
 
-def annotate_hosts(model: dict[str, Any]) -> None:
-    """Tell each host entry its rack and whether it reflects."""
-    for host in model["hosts"].values():
-        host["rack"] = None
-        host["route_reflector"] = False
-    for name, rack in model.get("racks", {}).items():
-        for host in rack["hosts"]:
-            model["hosts"][host]["rack"] = name
-        for host in rack["reflectors"]:
-            model["hosts"][host]["route_reflector"] = True
-
-
-def rack_sessions(model: Mapping[str, Any], me: Mapping[str, Any]) -> list[dict[str, Any]]:
+def rack_sessions(model: FleetModel, me: HostEntry) -> list[BgpSession]:
     """The host's sessions in a route-reflector fleet (see the module docstring)."""
     hosts = model["hosts"]
     racks = model["racks"]
-    rack = racks[me["rack"]]
-    own = ipaddress.IPv4Address(me["ip"])
+    rack = racks[me["rack"] or ""]
     password = RACK_PASSWORD if rack["password"] else ""
-    sessions: list[dict[str, Any]] = []
-
-    def session(other: Mapping[str, Any], prefix: str, kind: str, **extra: Any) -> dict[str, Any]:
-        return {
-            "name": prefix + other["ip"].replace(".", "_"),
-            "kind": kind,
-            "host": other["name"],
-            "ip": other["ip"],
-            "as": other["as"],
-            "passive": ipaddress.IPv4Address(other["ip"]) > own,
-            "password": password,
-            **extra,
-        }
-
     if not me["route_reflector"]:
-        return [session(hosts[r], "RR_", "rr-client") for r in rack["reflectors"]]
-    cluster = {"rr_cluster_id": rack["cluster_id"]}
+        return [
+            fleet_session(me, hosts[r], "RR_", "rr-client", password) for r in rack["reflectors"]
+        ]
+    cluster = rack["cluster_id"]
+    sessions: list[BgpSession] = []
     for name in rack["hosts"]:
         if name == me["name"]:
             continue
         if name in rack["reflectors"]:
-            sessions.append(session(hosts[name], "RR_", "rr-peer", **cluster))
+            sessions.append(
+                fleet_session(me, hosts[name], "RR_", "rr-peer", password, rr_cluster_id=cluster)
+            )
         else:
-            sessions.append(session(hosts[name], "Client_", "rr-client", rr_client=True, **cluster))
+            sessions.append(
+                fleet_session(
+                    me,
+                    hosts[name],
+                    "Client_",
+                    "rr-client",
+                    password,
+                    rr_client=True,
+                    rr_cluster_id=cluster,
+                )
+            )
     ebgp_password = EBGP_PASSWORD if model["bgp_passwords"] else ""
     for rack_name in sorted(racks):
         if rack_name == me["rack"]:
             continue
-        for name in racks[rack_name]["reflectors"]:
-            other = hosts[name]
-            sessions.append(
-                {
-                    **session(other, "Rack_", "ebgp", multihop=True, next_hop_keep=True),
-                    "password": ebgp_password,
-                }
+        sessions.extend(
+            fleet_session(
+                me,
+                hosts[name],
+                "Rack_",
+                "ebgp",
+                ebgp_password,
+                multihop=True,
+                next_hop_keep=True,
             )
+            for name in racks[rack_name]["reflectors"]
+        )
     return sessions
 
 
-def rack_passwords(model: Mapping[str, Any], me: Mapping[str, Any]) -> dict[str, str]:
+def rack_passwords(model: FleetModel, me: HostEntry) -> dict[str, str]:
     """The password values the host's rack sessions may refer to."""
     fleet = next(iter(model["bgp_passwords"].values()), "")
     passwords = {EBGP_PASSWORD: fleet} if fleet else {}
-    if me.get("rack") and model["racks"][me["rack"]]["password"]:
+    if me["rack"] and model["racks"][me["rack"]]["password"]:
         passwords[RACK_PASSWORD] = model["racks"][me["rack"]]["password"]
     return passwords

@@ -17,8 +17,9 @@ from ansible_collections.calico.network.plugins.plugin_utils.known_variables imp
 )
 from ansible_collections.calico.network.plugins.plugin_utils.problems import FLEET, Problems
 
-# Facts (set_fact) and registered results of the project's roles, playbooks and scenarios.
-# tests/unit/tools/test_unknown_variables.py scans the YAML and keeps this list complete.
+# Facts (set_fact) and registered results of the project's roles and playbooks.
+# tests/unit/plugin_utils/test_unknown_variables.py scans their YAML (roles/ and playbooks/)
+# and keeps this list complete.
 INTERNAL_VARIABLES = frozenset(
     {
         "calico_bird_package",
@@ -26,27 +27,15 @@ INTERNAL_VARIABLES = frozenset(
         "calico_bird_unit",
         "calico_bird_version",
         "calico_bird_version_installed",
-        "calico_dry_run",
         "calico_felix_rpfilter",
-        "calico_files",
-        "calico_ledger_after",
-        "calico_ledger_before",
+        "calico_model_result",
         "calico_network",
-        "calico_route_lines",
-        "calico_routes",
-        "calico_snapshot",
         "calico_tunnel_state",
         "calico_verify",
         "calico_verify_listening",
         "calico_verify_probes",
         "calico_verify_protocols",
-        "calico_xs_devices",
-        "calico_xs_fits",
-        "calico_xs_links",
-        "calico_xs_oversized",
-        "calico_xs_routes",
-        "calico_xs_state",
-        "calico_xs_switch",
+        "calico_verify_report",
     }
 )
 CLOSE_ENOUGH = 0.75

@@ -1,6 +1,9 @@
 """Read-only checks of a running fleet: BGP session states and workload reachability.
 
-Pure functions: the probe module runs the commands, the report filter formats what they found.
+The plan (``verify_plan``: probes with the outcome policy predicts, listeners) is computed from
+the fleet model into each host's slice; the report reads the slices, so it knows what every
+host should have even when one gave no answer. Pure functions: the probe module runs the
+commands, the report filter formats what they found.
 """
 
 from __future__ import annotations
@@ -8,8 +11,17 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from ansible_collections.calico.network.plugins.plugin_utils.model import host_slice
-from ansible_collections.calico.network.plugins.plugin_utils.policy import policies_for, verdict
+from ansible_collections.calico.network.plugins.plugin_utils.policy import policies_for
+from ansible_collections.calico.network.plugins.plugin_utils.shapes import (
+    FleetModel,
+    HostSlice,
+    Listener,
+    Probe,
+    VerifyPlan,
+    VerifyReport,
+    Workload,
+)
+from ansible_collections.calico.network.plugins.plugin_utils.verdict import verdict
 
 # The kinds of BGP sessions, in the order the report shows them.
 SESSION_KINDS = ("mesh", "rr-client", "rr-peer", "ebgp", "external")
@@ -32,7 +44,12 @@ def is_established(session: Mapping[str, str]) -> bool:
     return session["info"].startswith("Established")
 
 
-def probe_plan(model: Mapping[str, Any], host: str) -> list[dict[str, Any]]:
+def verify_plan(model: FleetModel, host: str) -> VerifyPlan:
+    """The slice's ``verify`` part: the probes ``host`` sends and the listeners it starts."""
+    return {"probes": probe_plan(model, host), "listeners": listener_plan(model, host)}
+
+
+def probe_plan(model: FleetModel, host: str) -> list[Probe]:
     """The probes ``host`` sends, each with the outcome the policy predicts (``expect``).
 
     * a ping from every workload of ``host`` to every other workload of the fleet;
@@ -42,7 +59,7 @@ def probe_plan(model: Mapping[str, Any], host: str) -> list[dict[str, Any]]:
     """
     hosts = model["hosts"]
     targets = [(other, w) for other in sorted(hosts) for w in hosts[other]["workloads"]]
-    probes: list[dict[str, Any]] = []
+    probes: list[Probe] = []
     for source in hosts[host]["workloads"]:
         for other, workload in targets:
             if (other, workload["name"]) == (host, source["name"]):
@@ -57,14 +74,14 @@ def probe_plan(model: Mapping[str, Any], host: str) -> list[dict[str, Any]]:
 
 
 def _probe(
-    model: Mapping[str, Any],
+    model: FleetModel,
     host: str,
-    source: Mapping[str, Any],
+    source: Workload,
     other: str,
-    workload: Mapping[str, Any],
+    workload: Workload,
     address: str,
     port: int | None,
-) -> dict[str, Any]:
+) -> Probe:
     protocol = "tcp" if port is not None else "icmp"
     return {
         "src_host": host,
@@ -79,18 +96,18 @@ def _probe(
     }
 
 
-def listener_ports(model: Mapping[str, Any], workload: Mapping[str, Any]) -> list[int]:
+def listener_ports(model: FleetModel, workload: Workload) -> list[int]:
     """TCP ports of the policies selecting ``workload``: the first port of each rule."""
     ports = {
         int(rule["ports"][0].split(":")[0])
         for policy in policies_for(model["policy"]["policies"], workload["labels"], "ingress")
-        for rule in policy["ingress"]
+        for rule in policy["ingress"]  # type: ignore[typeddict-item]
         if rule.get("protocol") == "tcp" and rule.get("ports")
     }
     return sorted(ports)
 
 
-def listener_plan(model: Mapping[str, Any], host: str) -> list[dict[str, Any]]:
+def listener_plan(model: FleetModel, host: str) -> list[Listener]:
     """The TCP listeners ``host`` starts for verification: one per local workload and port."""
     return [
         {"netns": workload["name"], "port": port}
@@ -99,23 +116,28 @@ def listener_plan(model: Mapping[str, Any], host: str) -> list[dict[str, Any]]:
     ]
 
 
-def report(model: Mapping[str, Any], results: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+def report(
+    slices: Mapping[str, HostSlice], results: Mapping[str, Mapping[str, Any]]
+) -> VerifyReport:
     """The fleet's report: a table per host, the failures, and two summary lines.
 
+    ``slices`` maps every host of the fleet to its slice (with its verification plan);
     ``results`` maps a host to ``{"protocols": <birdc show protocols>, "probes": [{..., "ok"}]}``.
-    What is expected comes from the model, so a host that could not be reached counts with all
-    of its sessions down and all of its pairs unreachable, instead of vanishing from the totals.
+    What is expected comes from the slices, so a host that could not be reached counts with all
+    of its sessions down and all of its probes failed, instead of vanishing from the totals.
     """
     lines: list[str] = []
     totals = {"established": 0, "sessions": 0, "reachable": 0, "pairs": 0, "allowed": 0}
     failures: list[str] = []
     policy_lines: list[str] = []
-    for host in sorted(model["hosts"]):
+    for host in sorted(slices):
+        piece = slices[host]
         result = results.get(host) or {}
-        expected = {peer["name"]: peer["kind"] for peer in host_slice(model, host)["peers"]}
+        expected = {peer["name"]: peer["kind"] for peer in piece["peers"]}
         sessions = [s for s in bgp_sessions(result.get("protocols", "")) if s["name"] in expected]
         up = sum(1 for s in sessions if is_established(s))
-        probes = result.get("probes") or [{**p, "ok": None} for p in probe_plan(model, host)]
+        plan = piece["verify"]["probes"] if piece["verify"] else []
+        probes = result.get("probes") or [{**p, "ok": None} for p in plan]
         ok = sum(1 for p in probes if p["ok"] == p["expect"])
         allowed = sum(1 for p in probes if p["expect"])
         totals["established"] += up
@@ -206,3 +228,14 @@ def _failure_lines(probes: Iterable[Mapping[str, Any]]) -> list[str]:
         for p in probes
         if p["ok"] != p["expect"]
     ]
+
+
+def plan_part(data: Mapping[str, Any], host: str | None, part: str) -> list[Any]:
+    """``probes`` or ``listeners`` of a slice's plan, or of ``host``'s plan in a fleet model."""
+    plan = verify_plan(data, host) if host is not None else data.get("verify")  # type: ignore[arg-type]
+    if not plan:
+        raise ValueError(
+            "the slice has no verification plan: make it with calico_host_slice(host, "
+            "verify_plan=true) (the calico_model role does with calico_model_verify_plan: true)"
+        )
+    return list(plan[part])

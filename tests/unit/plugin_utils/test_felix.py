@@ -1,4 +1,4 @@
-"""Felix's chain layout rendered from the model: what each host's tables hold."""
+"""Felix's chain layout rendered from a host's slice: what each host's tables hold."""
 
 import pytest
 
@@ -11,19 +11,24 @@ from ansible_collections.calico.network.plugins.plugin_utils.felix import (
     render_tables,
     workload_chain,
 )
-from ansible_collections.calico.network.plugins.plugin_utils.model import build_model
+from ansible_collections.calico.network.plugins.plugin_utils.model import build_model, host_slice
 from tests.unit.plugin_utils.test_policy import DB_POLICY, fleet, workload
+
+
+def render(model, host, *args):
+    """Felix's tables of ``host``, rendered from its slice alone."""
+    return render_tables(host_slice(model, host), *args)
 
 
 def tables(host="h1", policies=(DB_POLICY,), anti_spoofing="rpfilter", **extra):
     model = build_model(fleet(policies, **extra))
-    return model, render_tables(model, host, anti_spoofing)
+    return model, render(model, host, anti_spoofing)
 
 
 def test_every_rendered_host_passes_the_iptables_module_checks():
     model = build_model(fleet())
     for host in model["hosts"]:
-        desired = desired_tables(render_tables(model, host), "cali-")
+        desired = desired_tables(render(model, host), "cali-")
         assert set(desired) == {"raw", "mangle", "filter", "nat"}
 
 
@@ -144,7 +149,7 @@ def test_anti_spoofing_is_rpfilter_or_one_source_check_per_workload():
         for w in sorted(model["hosts"]["h1"]["workloads"], key=lambda w: w["interface"])
     ]
     with pytest.raises(ValueError, match="anti_spoofing"):
-        render_tables(model, "h1", "none")
+        render(model, "h1", "none")
 
 
 def test_floating_ips_dnat_and_hairpin_snat_on_the_owner_host_only():
@@ -169,7 +174,7 @@ def test_outgoing_nat_masquerades_from_nat_pools_to_outside_every_pool():
     ]
     for values in host_vars.values():
         values["calico_pools"] = pools
-    t = render_tables(build_model(host_vars), "h1")
+    t = render(build_model(host_vars), "h1")
     assert t["nat"]["chains"]["cali-nat-outgoing"] == [
         "-d 10.66.0.0/16 -j RETURN",
         "-d 10.99.0.0/16 -j RETURN",
@@ -183,5 +188,5 @@ def test_the_workload_to_host_action_is_per_host():
     host_vars = fleet()
     host_vars["h2"]["calico_endpoint_to_host_action"] = "return"
     model = build_model(host_vars)
-    assert render_tables(model, "h2")["filter"]["chains"]["cali-wl-to-host"][-1] == "-j RETURN"
-    assert render_tables(model, "h1")["filter"]["chains"]["cali-wl-to-host"][-1] == "-j ACCEPT"
+    assert render(model, "h2")["filter"]["chains"]["cali-wl-to-host"][-1] == "-j RETURN"
+    assert render(model, "h1")["filter"]["chains"]["cali-wl-to-host"][-1] == "-j ACCEPT"

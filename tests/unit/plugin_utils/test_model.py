@@ -4,6 +4,7 @@ import pytest
 import yaml
 
 from ansible_collections.calico.network.plugins.plugin_utils.model import (
+    build,
     build_model,
     host_slice,
     interface_name,
@@ -112,8 +113,9 @@ def test_a_large_mesh_warns_and_points_to_route_reflectors():
     host_vars = hosts(*(f"10.0.{i // 250}.{i % 250 + 1}/16" for i in range(5)))
     for values in host_vars.values():
         values["calico_mesh_warn_hosts"] = 4
-    model = build_model(host_vars)
-    assert any("route reflectors" in w for w in model["warnings"])
+    result = build(host_vars)
+    assert result["model"] is not None and result["errors"] == []
+    assert any("route reflectors" in w for w in result["warnings"])
 
 
 def test_host_entry_has_block_router_id_and_workload_interfaces():

@@ -120,8 +120,8 @@ def test_bad_prefix_patterns_are_refused(text):
         ({**TOR, "password": "p" * 81}, "calico_bgp_peers[0].password: is 81 characters"),
         ({**TOR, "password": 'a"b'}, "holds a quote or backslash"),
         (
-            {**TOR, "ttl_security": "yes"},
-            "calico_bgp_peers[0].ttl_security: 'yes' is not true or false",
+            {**TOR, "ttl_security": "maybe"},
+            "calico_bgp_peers[0].ttl_security: 'maybe' is not true or false",
         ),
         ({**TOR, "multihop": 0}, "calico_bgp_peers[0].multihop: 0 is not a hop count"),
         ({**TOR, "prefix_limit": 0}, "calico_bgp_peers[0].prefix_limit: 0 is not a limit"),

@@ -3,12 +3,12 @@
 import pytest
 
 from ansible_collections.calico.network.plugins.plugin_utils.model import build_model, validate
-from ansible_collections.calico.network.plugins.plugin_utils.policy import (
+from ansible_collections.calico.network.plugins.plugin_utils.selector import (
     SelectorError,
     parse_selector,
     selector_matches,
-    verdict,
 )
+from ansible_collections.calico.network.plugins.plugin_utils.verdict import verdict
 
 POOLS = [{"cidr": "10.66.0.0/16", "block_size": 24}]
 DB_POLICY = {

@@ -7,6 +7,7 @@ import subprocess
 import pytest
 
 from ansible_collections.calico.network.plugins.plugin_utils.model import (
+    build,
     build_model,
     host_slice,
     validate,
@@ -209,8 +210,9 @@ def test_a_rack_with_a_single_reflector_warns_that_its_clients_depend_on_it():
 
 def test_a_reflector_flag_in_mesh_mode_is_a_warning_and_changes_nothing():
     host_vars = fleet([2, 2], calico_bgp_mode="mesh", calico_as=64512)
-    model = build_model(host_vars)
-    assert any("r1h1: calico_route_reflector: has no effect" in w for w in model["warnings"])
+    result = build(host_vars)
+    model = result["model"]
+    assert any("r1h1: calico_route_reflector: has no effect" in w for w in result["warnings"])
     assert {p["kind"] for p in host_slice(model, "r1h1")["peers"]} == {"mesh"}
     assert model["racks"] == {}
 
@@ -229,7 +231,7 @@ def test_racks_of_the_inventory_json_include_hosts_of_nested_groups():
 def test_the_model_filter_reads_the_racks_from_the_inventory_ansible_loaded():
     # Through Ansible itself (a subprocess keeps its global state out of the other tests).
     expression = (
-        "{{ (hostvars | calico.network.calico_network_model(groups['calico_hosts'])).racks"
+        "{{ (hostvars | calico.network.calico_network_model(groups['calico_hosts'])).model.racks"
         " | dict2items | map(attribute='value.reflectors') }}"
     )
     ansible = str(REPO / ".venv" / "bin" / "ansible")

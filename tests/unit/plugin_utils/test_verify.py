@@ -1,6 +1,6 @@
 """Verification report: session parsing and the summary lines."""
 
-from ansible_collections.calico.network.plugins.plugin_utils.model import build_model
+from ansible_collections.calico.network.plugins.plugin_utils.model import build_model, host_slice
 from ansible_collections.calico.network.plugins.plugin_utils.verify import (
     bgp_sessions,
     probe_plan,
@@ -16,6 +16,11 @@ Mesh_192_168_100_102 BGP        ---        start  2026-11-26 00:12:01  Active  S
 """
 
 POOLS = [{"cidr": "172.17.0.0/16", "block_size": 24}]
+
+
+def slices(m):
+    """Every host's slice with its verification plan, as verify.yml hands them to the report."""
+    return {host: host_slice(m, host, verify_plan=True) for host in m["hosts"]}
 
 
 def model():
@@ -70,7 +75,7 @@ def all_up(m):
 
 def test_a_healthy_fleet_reports_full_counts_and_passes():
     m = model()
-    result = report(m, all_up(m))
+    result = report(slices(m), all_up(m))
     assert result["ok"]
     assert result["lines"][-2:] == [
         "bgp: 6/6 sessions established",
@@ -82,7 +87,7 @@ def test_a_host_without_results_counts_as_down_instead_of_vanishing():
     m = model()
     results = all_up(m)
     del results["host2"]
-    result = report(m, results)
+    result = report(slices(m), results)
     assert not result["ok"]
     assert result["bgp"] == "bgp: 4/6 sessions established"
     assert result["reachability"] == (
@@ -114,7 +119,7 @@ def test_a_denied_pair_that_connects_fails_the_report():
         host: {"protocols": "", "probes": [{**p, "ok": True} for p in probe_plan(m, host)]}
         for host in m["hosts"]
     }
-    result = report(m, results)
+    result = report(slices(m), results)
     assert not result["ok"]
     assert any("tcp/5432: expected deny, connected" in line for line in result["lines"])
 
@@ -133,7 +138,7 @@ def test_sessions_are_shown_and_counted_by_kind_in_a_rack_fleet():
             if (host, p["name"]) != ("r2h1", "Rack_192_168_1_2")  # r2h1 lost its session to r1h2
         ]
         results[host] = {"protocols": "\n".join(rows), "probes": []}
-    result = report(m, results)
+    result = report(slices(m), results)
     lines = result["lines"]
     reflector = next(line for line in lines if line.startswith("r1h1 "))
     assert reflector.endswith("rr-client 1/1, rr-peer 1/1, ebgp 2/2, external 1/1")

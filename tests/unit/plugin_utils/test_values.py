@@ -1,0 +1,110 @@
+"""One rule per fact: every flag reads Ansible's booleans, and the model is never patched."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from ansible_collections.calico.network.plugins.plugin_utils.model import (
+    build,
+    build_model,
+    host_slice,
+)
+from ansible_collections.calico.network.plugins.plugin_utils.problems import Problems
+from ansible_collections.calico.network.plugins.plugin_utils.values import (
+    read_bool,
+    read_int,
+    read_password,
+)
+from tests.render import REPO, inventory_vars
+
+POOLS = [{"cidr": "10.66.0.0/16", "block_size": 24}]
+
+
+@pytest.mark.parametrize(
+    ("raw", "value"),
+    [
+        (True, True),
+        ("yes", True),
+        ("On", True),
+        ("1", True),
+        (1, True),
+        ("true", True),
+        ("t", True),
+        (False, False),
+        ("no", False),
+        ("off", False),
+        ("0", False),
+        (0, False),
+        ("False", False),
+        (None, False),
+        ("", False),
+    ],
+)
+def test_flags_follow_ansible_booleans(raw: object, value: bool) -> None:
+    problems = Problems()
+    assert read_bool("h1", "calico_bfd", raw, problems) is value
+    assert not problems
+
+
+@pytest.mark.parametrize("raw", ["maybe", "yes please", 2, [], {}])
+def test_anything_else_is_not_a_flag(raw: object) -> None:
+    problems = Problems()
+    assert read_bool("h1", "calico_bfd", raw, problems) is False
+    assert problems.messages() == [
+        f"h1: calico_bfd: {raw!r} is not true or false. Fix: write true or false."
+    ]
+
+
+def test_a_bool_is_not_a_number_and_the_message_shows_it() -> None:
+    problems = Problems()
+    assert read_int("h1", "calico_as", True, problems) is None
+    assert problems.messages() == [
+        "h1: calico_as: True is not a whole number. Fix: write a number."
+    ]
+
+
+def test_passwords_are_plain_and_short() -> None:
+    problems = Problems()
+    assert read_password("h1", "calico_bgp_password", "x" * 80, problems) == "x" * 80
+    assert not problems
+    read_password("h1", "calico_bgp_password", 'a"b', problems)
+    assert "quote or backslash" in problems.messages()[0]
+
+
+def test_every_flag_of_the_inventory_reads_strings_as_an_ini_inventory_gives_them() -> None:
+    peer = {"name": "tor", "ip": "192.168.140.1", "as": 65000, "ttl_security": "yes"}
+    common = {
+        "calico_pools": [{**POOLS[0], "nat_outgoing": "true"}],
+        "calico_bfd": "yes",
+        "calico_bgp_mode": "route_reflector",
+        "calico_as": 65001,
+    }
+    host_vars = {
+        "h1": {
+            **common,
+            "calico_ip": "192.168.140.11/24",
+            "calico_route_reflector": "on",
+            "calico_bgp_peers": [peer],
+            "rack_groups": ["rack1"],
+        },
+        "h2": {**common, "calico_ip": "192.168.140.12/24", "rack_groups": ["rack1"]},
+    }
+    result = build(host_vars)
+    assert result["errors"] == [], result["errors"]
+    model = result["model"]
+    assert model is not None
+    assert model["bgp"]["bfd"] is True
+    assert model["pools"][0]["nat_outgoing"] is True
+    assert model["hosts"]["h1"]["route_reflector"] is True
+    assert model["hosts"]["h1"]["bgp_peers"][0]["ttl_security"] is True
+
+
+@pytest.mark.parametrize("inventory", ["lab", "lab-racks", "example-racks"])
+def test_slicing_never_changes_the_model(inventory: str) -> None:
+    model = build_model(inventory_vars(REPO / "inventory" / inventory))
+    before = copy.deepcopy(model)
+    for host in model["hosts"]:
+        host_slice(model, host, verify_plan=True)
+    assert model == before
