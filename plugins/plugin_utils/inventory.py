@@ -4,7 +4,8 @@
 host_vars, group hierarchy). From it come the host names (hosts without variables appear only
 in groups), every group with all its hosts (children included, like Ansible's ``groups``) and
 each host's ``calico_*`` variables as the model's filter sees them: ``{{ ... }}`` values
-resolved against the host's variables and the derived ``rack_groups`` added (racks.py).
+resolved against the host's variables (and inventory_hostname, groups, group_names; Ansible's
+filter plugins are not available) and the derived ``rack_groups`` added (racks.py).
 
 Controller-only (it runs ``ansible-inventory``): the lab, the golden tests, tools/render.py and
 the benchmarks use it; the roles never do, they get hostvars from Ansible itself.
@@ -82,7 +83,10 @@ def parse_inventory(data: Mapping[str, Any]) -> Inventory:
     hostvars = (data.get("_meta") or {}).get("hostvars") or {}
     groups = _all_groups(data)
     hosts = sorted(set(hostvars).union(*groups.values()))
-    picked = {host: _calico_vars(host, hostvars.get(host) or {}) for host in hosts}
+    picked = {
+        host: _calico_vars(host, {**(hostvars.get(host) or {}), **_magic(host, groups)})
+        for host in hosts
+    }
     return Inventory(
         hosts=tuple(hosts),
         groups=groups,
@@ -109,6 +113,17 @@ def _all_groups(data: Mapping[str, Any]) -> dict[str, tuple[str, ...]]:
             pending.extend(entry.get("children", []))
         members[name] = tuple(sorted(found))
     return members
+
+
+def _magic(host: str, groups: Mapping[str, tuple[str, ...]]) -> dict[str, Any]:
+    """The names Ansible itself gives every template of a host (no facts: no host contacted)."""
+    return {
+        "inventory_hostname": host,
+        "groups": {name: list(members) for name, members in groups.items()},
+        "group_names": sorted(
+            name for name, members in groups.items() if host in members and name != "all"
+        ),
+    }
 
 
 def _calico_vars(host: str, values: Mapping[str, Any]) -> dict[str, Any]:

@@ -30,6 +30,9 @@ rack_a
 [tors]
 tor1
 
+[tors:vars]
+calico_bgp_password={{ inventory_hostname }}-{{ group_names|join('+') }}-{{ groups.tors|length }}
+
 [all:vars]
 site_encapsulation=vxlan
 calico_pools=[{"cidr": "172.17.0.0/16", "encapsulation": "{{ site_encapsulation }}"}]
@@ -85,6 +88,10 @@ def test_one_file_ini_inventory(one_file):
     assert one_file.host_vars["a2"]["calico_pools"] == [
         {"cidr": "172.17.0.0/16", "encapsulation": "vxlan"}
     ]
+
+
+def test_templates_see_the_names_ansible_gives_every_host(one_file):
+    assert one_file.host_vars["tor1"]["calico_bgp_password"] == "tor1-tors-1"
 
 
 def test_the_fleet_is_the_fleet_groups_hosts_only(one_file):
