@@ -65,7 +65,8 @@ def list_inventory(path: Path) -> dict[str, Any]:
         raise InventoryReadError(f"inventory {path} does not exist")
     # Without this, an unparsable inventory is only a warning and looks like an empty one.
     env = {**os.environ, "ANSIBLE_INVENTORY_UNPARSED_FAILED": "true"}
-    command = [ansible_inventory_bin(), "-i", str(path), "--list"]
+    # ansible-inventory runs in the repository (its ansible.cfg): the path must not be relative.
+    command = [ansible_inventory_bin(), "-i", str(path.resolve()), "--list"]
     done = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         detail = (done.stderr or done.stdout).strip()

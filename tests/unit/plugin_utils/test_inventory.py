@@ -102,6 +102,12 @@ def test_the_fleet_is_the_fleet_groups_hosts_only(one_file):
     assert one_file.fleet_vars("no_such_group") == {}
 
 
+def test_a_relative_path_is_relative_to_the_caller(tmp_path, monkeypatch):
+    (tmp_path / "hosts.ini").write_text(ONE_FILE)
+    monkeypatch.chdir(tmp_path)
+    assert read_inventory(Path("hosts.ini")).hosts == ("a1", "a2", "p1", "tor1")
+
+
 def test_a_missing_inventory_is_an_error(tmp_path):
     with pytest.raises(InventoryReadError, match=r"inventory .*nowhere does not exist"):
         read_inventory(tmp_path / "nowhere")
