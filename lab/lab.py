@@ -132,15 +132,12 @@ def machine_routes() -> list[dict[str, Any]]:
 def read_inventory(path: Path) -> Inventory:
     """The inventory as Ansible sees it, through the project's one reader."""
     try:
-        from ansible_collections.calico.network.plugins.plugin_utils.inventory import (
-            InventoryReadError,
-            read_inventory,
-        )
+        from ansible_collections.calico.network.plugins.plugin_utils import inventory as reader
     except ModuleNotFoundError as err:  # jinja2, which comes with Ansible (make venv)
         rerun_with_venv_python(err)
     try:
-        return read_inventory(path)
-    except InventoryReadError as err:
+        return reader.read_inventory(path)
+    except reader.InventoryReadError as err:
         raise LabError(str(err)) from None
 
 
