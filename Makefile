@@ -67,8 +67,8 @@ docs: venv ## Regenerate docs/variables.md (and the known-variable list) from th
 	$(BIN)/python tools/variables_doc.py
 
 .PHONY: unit
-unit: venv ## Unit, golden-file and bad-inventory catalog tests (no root needed)
-	$(BIN)/pytest tests/unit tests/catalog
+unit: venv ## Unit, golden-file (tests/golden) and bad-inventory catalog tests (no root needed)
+	$(BIN)/pytest tests/unit tests/golden tests/catalog
 
 .PHONY: integration
 integration: venv ## Modules against the real kernel, in throw-away network namespaces (root)

@@ -26,7 +26,7 @@ from ansible_collections.calico.network.plugins.plugin_utils.model import (  # n
 from ansible_collections.calico.network.plugins.plugin_utils.racks import (  # noqa: E402
     RACK_GROUPS,
 )
-from tests.render import render, role_defaults  # noqa: E402
+from tools.render import render, role_defaults  # noqa: E402
 
 POOLS = [{"cidr": "10.0.0.0/8", "block_size": 26}]
 RACK_SIZE = 100

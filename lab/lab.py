@@ -7,7 +7,9 @@
     python3 lab/lab.py down [-i INVENTORY]    remove the lab (one inventory's, or all)
     python3 lab/lab.py status [-i INVENTORY]  list the lab's containers and networks
 
-Decisions live in lab_model.py (pure, unit-tested); this file only gathers facts and acts.
+Decisions live in lab_inventory.py (hosts and addresses), lab_plan.py (networks, router, routes,
+conflicts) and lab_image.py (packages, tag, mirror), all pure and unit-tested; the inventory is
+read with plugins/plugin_utils/inventory.py. This file only gathers facts and acts.
 """
 
 from __future__ import annotations
@@ -23,36 +25,45 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
-from lab_model import (
+# lab_inventory.py shares the model's readers: import the repository as the collection.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / ".collections"))
+
+from lab_errors import LabError
+from lab_image import (
     IMAGE_NAME,
     IMAGE_PACKAGES,
     IMAGE_RECIPE,
     IMAGE_SUITE,
+    apt_source_entries,
+    image_ref,
+    pick_mirror,
+)
+from lab_inventory import hosts_from_inventory
+from lab_plan import (
     LABEL,
     LABEL_INVENTORY,
     LABEL_ROLE,
     HostPlan,
-    LabError,
     LabPlan,
     address_mismatches,
-    apt_source_entries,
     container_conflicts,
     container_name,
-    hosts_from_inventory,
-    image_ref,
     lab_prefix,
     missing_attachments,
     network_conflicts,
-    pick_mirror,
     plan_lab,
     podman_bridges,
     route_conflicts,
     select_owned,
 )
 
+if TYPE_CHECKING:
+    from ansible_collections.calico.network.plugins.plugin_utils.inventory import Inventory
+
 REPO = Path(__file__).resolve().parent.parent
+RERUN_MARK = "CALICO_LAB_RERUN"  # set when lab.py re-runs itself with the venv's python
 CONTAINERS_CONF = REPO / "lab" / "containers.conf"
 WORK_DIR = REPO / ".lab"  # gitignored scratch space for image builds
 DEPS = ("podman", "runc", "netavark", "aardvark-dns", "iptables", "iproute2", "debootstrap")
@@ -118,21 +129,25 @@ def machine_routes() -> list[dict[str, Any]]:
     return json.loads(run(["ip", "-j", "-4", "route", "show", "table", "all"]).stdout or "[]")
 
 
-def ansible_inventory_bin() -> str:
-    local = REPO / ".venv" / "bin" / "ansible-inventory"
-    found = str(local) if local.exists() else shutil.which("ansible-inventory")
-    if not found:
-        raise LabError("ansible-inventory not found: create .venv (make venv) or put it on PATH")
-    return found
+def read_inventory(path: Path) -> Inventory:
+    """The inventory as Ansible sees it, through the project's one reader."""
+    try:
+        from ansible_collections.calico.network.plugins.plugin_utils import inventory as reader
+    except ModuleNotFoundError as err:  # jinja2, which comes with Ansible (make venv)
+        rerun_with_venv_python(err)
+    try:
+        return reader.read_inventory(path)
+    except reader.InventoryReadError as err:
+        raise LabError(str(err)) from None
 
 
-def read_inventory(path: Path) -> dict[str, Any]:
-    if not path.exists():
-        raise LabError(f"inventory {path} does not exist")
-    # Without this, an unparsable inventory is only a warning and looks like an empty one.
-    env = {**os.environ, "ANSIBLE_INVENTORY_UNPARSED_FAILED": "true"}
-    result = run([ansible_inventory_bin(), "-i", str(path), "--list"], env=env, cwd=REPO)
-    return json.loads(result.stdout)
+def rerun_with_venv_python(err: ModuleNotFoundError) -> NoReturn:
+    """Run this command again with the project's virtualenv, where Ansible's modules are."""
+    python = REPO / ".venv" / "bin" / "python3"
+    if python.exists() and not os.environ.get(RERUN_MARK):
+        os.environ[RERUN_MARK] = "1"
+        os.execv(python, [str(python), *sys.argv])
+    raise LabError(f"reading the inventory needs {err.name}: create .venv (make venv)")
 
 
 # --- deps ------------------------------------------------------------------------------------

@@ -19,6 +19,11 @@ from typing import Any
 
 import yaml
 
+from ansible_collections.calico.network.plugins.plugin_utils.inventory import (
+    FLEET_GROUP,
+    read_inventory,
+)
+
 REPO = Path(__file__).resolve().parents[2]
 INVENTORY = Path(__file__).resolve().parent / "inventory"
 RECAP = re.compile(r"^(?P<host>\S+)\s+: ok=(?P<ok>\d+)\s+changed=(?P<changed>\d+)\s+"
@@ -74,11 +79,7 @@ class Fleet:
     def __init__(self, workdir: Path) -> None:
         self.inventory = workdir / "inventory"
         shutil.copytree(INVENTORY, self.inventory)
-        self.hosts: list[str] = sorted(
-            yaml.safe_load((self.inventory / "hosts.yml").read_text())["all"]["children"][
-                "calico_hosts"
-            ]["hosts"]
-        )
+        self.hosts: list[str] = list(read_inventory(self.inventory).groups[FLEET_GROUP])
 
     # --- lab and playbooks -------------------------------------------------------------------
 

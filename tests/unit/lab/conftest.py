@@ -1,4 +1,4 @@
-"""Make lab/lab_model.py importable: lab/ is a directory of scripts, not a package."""
+"""Make the lab's modules importable: lab/ is a directory of scripts, not a package."""
 
 import sys
 from pathlib import Path

@@ -1,75 +1,26 @@
-"""Pure planning logic of the podman lab: data in, data out, no podman and no I/O.
+"""The lab's address plan and its conflicts with the machine: pure, data in, data out.
 
-lab.py gathers facts (the inventory, podman's networks and containers, the machine's routes)
-and hands them to these functions, so every decision the lab makes is unit-testable.
+lab.py gathers facts (the hosts from lab_inventory.py, podman's networks and containers, the
+machine's routes) and hands them to these functions, so every decision the lab makes about
+networks, the router, routes and what already exists is unit-testable.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from ipaddress import IPv4Address, IPv4Interface, IPv4Network, ip_network
+from ipaddress import IPv4Address, IPv4Network, ip_network
 from pathlib import Path
 from typing import Any
+
+from lab_errors import LabError
+from lab_inventory import Host
 
 LABEL = "calico-lab"
 LABEL_INVENTORY = "calico-lab.inventory"
 LABEL_ROLE = "calico-lab.role"
 NETWORK_PREFIX = "calico-lab"
-IMAGE_NAME = "localhost/calico-lab-node"
-IMAGE_SUITE = "bookworm"
-IMAGE_PACKAGES = (
-    "systemd",
-    "systemd-sysv",
-    "dbus",
-    "python3",
-    "iproute2",
-    "iptables",
-    "bird2",
-    "iputils-ping",
-    "procps",
-    "kmod",
-    "netcat-openbsd",
-    "tcpdump",
-    "frr",
-)
-# Everything that shapes the image besides the package list. lab.py executes exactly these
-# steps, so the image tag (a hash of this data) changes whenever the build changes.
-IMAGE_RECIPE: Mapping[str, Any] = {
-    "version": 1,
-    "debootstrap": ["--variant=minbase", "--components=main"],
-    "suite": IMAGE_SUITE,
-    # FRR is in the image for ToR-router tests, which start it themselves; hosts must not run it.
-    "chroot": [["systemctl", "disable", "frr.service"]],
-    "remove": ["var/cache/apt/archives/*.deb", "var/lib/apt/lists/*"],
-    "empty": ["etc/machine-id"],
-    "tar": ["--numeric-owner"],
-    "import_change": ['CMD ["/sbin/init"]'],
-}
-MIN_PREFIX_WITH_ROOM = 30  # a /30 holds two hosts at most; smaller subnets leave no gateway
-_CONTAINER_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$")
-CALICO_IP_EXAMPLE = "192.168.100.100/24"
-
-
-class LabError(Exception):
-    """A problem the operator must fix; the message says what and where."""
-
-
-@dataclass(frozen=True)
-class Host:
-    name: str
-    interface: IPv4Interface
-
-    @property
-    def address(self) -> IPv4Address:
-        return self.interface.ip
-
-    @property
-    def subnet(self) -> IPv4Network:
-        return self.interface.network
 
 
 @dataclass(frozen=True)
@@ -113,79 +64,7 @@ class LabPlan:
         return [*names, self.router.name] if self.router else names
 
 
-# --- inventory -------------------------------------------------------------------------------
-
-
-def parse_calico_ip(host: str, value: object) -> IPv4Interface:
-    """Return the host's underlay interface, or raise naming the host, the variable and the fix."""
-    fix = f"set calico_ip to the host's IPv4 underlay address with prefix, e.g. {CALICO_IP_EXAMPLE}"
-    if value is None:
-        raise LabError(f"host {host!r}: calico_ip is missing; {fix}")
-    if not isinstance(value, str) or "/" not in value:
-        raise LabError(f"host {host!r}: calico_ip {value!r} has no prefix length; {fix}")
-    try:
-        iface = IPv4Interface(value.strip())
-    except ValueError:
-        raise LabError(
-            f"host {host!r}: calico_ip {value!r} is not an IPv4 address; {fix}"
-        ) from None
-    net = iface.network
-    if net.prefixlen > MIN_PREFIX_WITH_ROOM:
-        raise LabError(
-            f"host {host!r}: calico_ip {value!r}: a /{net.prefixlen} leaves no room for the "
-            f"lab's bridge address; use a prefix of /{MIN_PREFIX_WITH_ROOM} or shorter"
-        )
-    if iface.ip in (net.network_address, net.broadcast_address):
-        raise LabError(
-            f"host {host!r}: calico_ip {value!r} is the network or broadcast address of {net}"
-        )
-    return iface
-
-
-def inventory_host_names(inventory: Mapping[str, Any]) -> list[str]:
-    """All hosts of `ansible-inventory --list` output (hosts without vars appear only in groups)."""
-    names: set[str] = set(inventory.get("_meta", {}).get("hostvars", {}))
-    for group, data in inventory.items():
-        if group != "_meta" and isinstance(data, Mapping):
-            names.update(data.get("hosts", []))
-    return sorted(names)
-
-
-def hosts_from_inventory(inventory: Mapping[str, Any]) -> list[Host]:
-    """Validate every host at once so one run reports every problem."""
-    hostvars = inventory.get("_meta", {}).get("hostvars", {})
-    hosts: list[Host] = []
-    errors: list[str] = []
-    for name in inventory_host_names(inventory):
-        if not _CONTAINER_NAME.match(name):
-            errors.append(
-                f"host {name!r}: the inventory hostname becomes the container name and must "
-                "match [a-zA-Z0-9][a-zA-Z0-9_.-]* (at most 63 characters)"
-            )
-            continue
-        try:
-            hosts.append(Host(name, parse_calico_ip(name, hostvars.get(name, {}).get("calico_ip"))))
-        except LabError as exc:
-            errors.append(str(exc))
-    if not hosts and not errors:
-        errors.append("the inventory has no hosts")
-    errors.extend(duplicate_address_errors(hosts))
-    if errors:
-        raise LabError("\n".join(errors))
-    return hosts
-
-
-def duplicate_address_errors(hosts: Sequence[Host]) -> list[str]:
-    seen: dict[IPv4Address, str] = {}
-    errors = []
-    for host in hosts:
-        if host.address in seen:
-            errors.append(
-                f"host {host.name!r}: calico_ip {host.address} is also used by "
-                f"{seen[host.address]!r}"
-            )
-        seen.setdefault(host.address, host.name)
-    return errors
+# --- underlay subnets ----------------------------------------------------------------------
 
 
 def group_by_subnet(hosts: Iterable[Host]) -> dict[IPv4Network, list[Host]]:
@@ -420,70 +299,6 @@ def missing_attachments(plan: LabPlan, inspected: Mapping[str, Any]) -> list[tup
         return []
     attached = (inspected.get("NetworkSettings") or {}).get("Networks") or {}
     return [(net, str(addr)) for net, addr in plan.router.attachments if net not in attached]
-
-
-# --- image -----------------------------------------------------------------------------------
-
-
-def image_tag(packages: Iterable[str], recipe: Mapping[str, Any]) -> str:
-    """12 hex of sha256 over the sorted package list and the recipe: same input, same tag."""
-    blob = json.dumps({"packages": sorted(set(packages)), "recipe": recipe}, sort_keys=True)
-    return hashlib.sha256(blob.encode()).hexdigest()[:12]
-
-
-def image_ref(tag: str | None = None) -> str:
-    return f"{IMAGE_NAME}:{tag or image_tag(IMAGE_PACKAGES, IMAGE_RECIPE)}"
-
-
-def apt_source_entries(
-    deb822: Sequence[str], one_line: Sequence[str]
-) -> list[tuple[str, list[str]]]:
-    """(URI, suites) of the enabled binary sources in deb822 and one-line apt source texts."""
-    entries: list[tuple[str, list[str]]] = []
-    for text in deb822:
-        for stanza in re.split(r"\n\s*\n", text):
-            fields = _deb822_fields(stanza)
-            if "deb" not in fields.get("types", "").split():
-                continue
-            if fields.get("enabled", "yes").lower() == "no":
-                continue
-            suites = fields.get("suites", "").split()
-            entries.extend((uri, suites) for uri in fields.get("uris", "").split())
-    for text in one_line:
-        for line in text.splitlines():
-            words = re.sub(r"\[[^\]]*\]", " ", line.split("#", 1)[0]).split()
-            if len(words) >= 3 and words[0] == "deb":
-                entries.append((words[1], [words[2]]))
-    return entries
-
-
-def _deb822_fields(stanza: str) -> dict[str, str]:
-    fields: dict[str, str] = {}
-    key = None
-    for line in stanza.splitlines():
-        if line.startswith("#") or not line.strip():
-            continue
-        if line[0].isspace() and key:
-            fields[key] += " " + line.strip()
-        elif ":" in line:
-            key, value = line.split(":", 1)
-            key = key.strip().lower()
-            fields[key] = value.strip()
-    return fields
-
-
-def pick_mirror(entries: Sequence[tuple[str, list[str]]], suite: str = IMAGE_SUITE) -> str:
-    """The machine's own Debian mirror: a source for `suite`, else one for any main suite."""
-    for uri, suites in entries:
-        if suite in suites:
-            return uri.rstrip("/")
-    for uri, suites in entries:
-        if any(re.fullmatch(r"[a-z]+", s) for s in suites):
-            return uri.rstrip("/")
-    raise LabError(
-        f"no Debian mirror found in the apt sources for {suite!r}; pass --mirror URL "
-        "(the URL apt uses for Debian)"
-    )
 
 
 # --- status and teardown ---------------------------------------------------------------------

@@ -1,18 +1,19 @@
 """Rendered configs of the reference topologies, compared with reviewed golden files.
 
 A change in what the templates or the model produce shows up as a diff of tests/golden/; run
-``UPDATE_GOLDEN=1 pytest tests/unit/golden`` to rewrite them, then review the diff like code.
+``UPDATE_GOLDEN=1 pytest tests/golden`` to rewrite them, then review the diff like code.
 """
 
 import os
 import shutil
 import subprocess
+from pathlib import Path
 
 import pytest
 
-from tests.render import REPO, rendered_files
+from tools.render import REPO, rendered_files
 
-GOLDEN = REPO / "tests" / "golden"
+GOLDEN = Path(__file__).resolve().parent
 # lab: a mesh; lab-racks: two racks with two reflectors each; example-racks: racks with
 # external ToR peers (accept lists, passwords, ttl security, multihop).
 TOPOLOGIES = ["lab", "lab-racks", "example-racks"]

@@ -1,7 +1,7 @@
 from ipaddress import IPv4Interface
 
-from lab_model import (
-    Host,
+from lab_inventory import Host
+from lab_plan import (
     address_mismatches,
     container_conflicts,
     missing_attachments,

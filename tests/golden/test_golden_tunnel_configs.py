@@ -8,13 +8,14 @@ kernel export filter (VXLAN routes left to calico_tunnel). ``UPDATE_GOLDEN=1`` r
 import os
 import shutil
 import subprocess
+from pathlib import Path
 
 import pytest
 
 from ansible_collections.calico.network.plugins.plugin_utils.model import build_model, host_slice
-from tests.render import REPO, render, role_defaults
+from tools.render import render, role_defaults
 
-GOLDEN = REPO / "tests" / "golden" / "encap"
+GOLDEN = Path(__file__).resolve().parent / "encap"
 POOLS = [
     {
         "cidr": "172.17.0.0/16",

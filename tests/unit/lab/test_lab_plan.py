@@ -2,9 +2,9 @@ from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 from pathlib import Path
 
 import pytest
-from lab_model import (
-    Host,
-    LabError,
+from lab_errors import LabError
+from lab_inventory import Host
+from lab_plan import (
     Route,
     group_by_subnet,
     highest_free_address,

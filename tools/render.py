@@ -1,4 +1,7 @@
+#!/usr/bin/env python3
 """Render a host's configuration files from an inventory, outside Ansible, for golden tests.
+
+    python tools/render.py -i INVENTORY HOST [FILE...]   print HOST's rendered files
 
 The inventory is read with ``ansible-inventory --list`` (exactly the variables Ansible sees),
 the model is built by the same plugin_utils the filters call, and the role templates are
@@ -7,9 +10,8 @@ rendered with plain Jinja2: the templates only format, so nothing Ansible-specif
 
 from __future__ import annotations
 
+import argparse
 import functools
-import json
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -28,50 +30,24 @@ from ansible_collections.calico.network.plugins.module_utils.iptables import (  
 from ansible_collections.calico.network.plugins.plugin_utils.felix import (  # noqa: E402
     render_tables,
 )
+from ansible_collections.calico.network.plugins.plugin_utils.inventory import (  # noqa: E402
+    InventoryReadError,
+    read_inventory,
+)
 from ansible_collections.calico.network.plugins.plugin_utils.model import (  # noqa: E402
     build_model,
     host_slice,
 )
-from ansible_collections.calico.network.plugins.plugin_utils.racks import (  # noqa: E402
-    assign_rack_groups,
-    rack_groups_from_inventory_json,
+from ansible_collections.calico.network.plugins.plugin_utils.problems import (  # noqa: E402
+    InventoryError,
 )
 
-ANSIBLE_INVENTORY = REPO / ".venv" / "bin" / "ansible-inventory"
+FILES = ("bird.conf", "iptables", "calico_secrets.conf")
 
 
 def inventory_vars(inventory: Path) -> dict[str, dict[str, Any]]:
-    """Every host's calico_* variables, as Ansible resolves them."""
-    out = subprocess.run(
-        [str(ANSIBLE_INVENTORY), "-i", str(inventory), "--list"],
-        cwd=REPO,
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
-    data = json.loads(out)
-    hostvars = data["_meta"]["hostvars"]
-    picked = {
-        host: {k: _templated(v, values) for k, v in values.items() if k.startswith("calico_")}
-        for host, values in sorted(hostvars.items())
-    }
-    return assign_rack_groups(picked, rack_groups_from_inventory_json(data))
-
-
-def _templated(value: Any, context: dict[str, Any]) -> Any:
-    """Resolve ``{{ var }}`` strings against the host's variables, as Ansible does lazily
-    (ansible-inventory --list prints them unresolved)."""
-    if isinstance(value, str) and "{{" in value:
-        return (
-            jinja2.Environment(undefined=jinja2.StrictUndefined)
-            .from_string(value)
-            .render(**context)
-        )
-    if isinstance(value, list):
-        return [_templated(item, context) for item in value]
-    if isinstance(value, dict):
-        return {key: _templated(item, context) for key, item in value.items()}
-    return value
+    """The fleet's calico_* variables, as the model's filter sees them (plugin_utils/inventory)."""
+    return read_inventory(inventory).fleet_vars()
 
 
 def role_defaults(role: str) -> dict[str, Any]:
@@ -119,9 +95,31 @@ def iptables_managed(piece: dict[str, Any]) -> str:
     return render_managed(plan_all({}, desired, "cali-"), "after")
 
 
+def main(argv: list[str] | None = None) -> int:
+    top = argparse.ArgumentParser(prog="render.py", description=__doc__.split("\n\n")[0])
+    top.add_argument("-i", "--inventory", required=True, type=Path)
+    top.add_argument("host", help="an inventory host of the fleet")
+    top.add_argument("files", nargs="*", help=f"some of {', '.join(FILES)} (default: all)")
+    args = top.parse_args(argv)
+    unknown = sorted(set(args.files) - set(FILES))
+    if unknown:
+        top.error(f"no such file: {', '.join(unknown)}; choose from {', '.join(FILES)}")
+    try:
+        files = rendered_files(args.inventory)
+    except (InventoryReadError, InventoryError) as err:
+        print(f"render.py: {err}", file=sys.stderr)
+        return 1
+    if args.host not in files:
+        print(
+            f"render.py: {args.host!r} is not a host of the fleet ({', '.join(files)})",
+            file=sys.stderr,
+        )
+        return 2
+    for name in args.files or FILES:
+        print(f"===== {args.host}/{name}")
+        print(files[args.host][name])
+    return 0
+
+
 if __name__ == "__main__":
-    inv = Path(sys.argv[1])
-    for host, texts in rendered_files(inv).items():
-        for name, text in texts.items():
-            print(f"===== {host}/{name}")
-            print(text)
+    sys.exit(main())

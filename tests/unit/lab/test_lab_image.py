@@ -1,10 +1,10 @@
 import re
 
 import pytest
-from lab_model import (
+from lab_errors import LabError
+from lab_image import (
     IMAGE_PACKAGES,
     IMAGE_RECIPE,
-    LabError,
     apt_source_entries,
     image_ref,
     image_tag,
