@@ -15,16 +15,13 @@ description:
   - One listener per local workload and TCP port that a policy selecting the workload names in
     an ingress rule (the first port of each rule), so the TCP probes of
     C(calico.network.calico_probe_plan) meet a real socket when policy lets them through.
-  - Reads the host's slice made with C(verify_plan=true); given the fleet model and a host name
-    instead, it computes that host's plan from the model.
+  - Reads the host's slice made with C(verify_plan=true) (the C(calico_model) role makes it
+    with C(calico_model_verify_plan=true)).
 options:
   _input:
-    description: The host's slice (C(calico_host)), or the fleet model with O(host).
+    description: The host's slice (C(calico_host)) with its verification plan.
     type: dict
     required: true
-  host:
-    description: With the fleet model as input, the host whose listeners to list.
-    type: str
 """
 
 EXAMPLES = r"""
@@ -52,8 +49,8 @@ _value:
 """
 
 
-def calico_listener_plan(data: dict[str, Any], host: str | None = None) -> list[Any]:
-    return plan_part(data, host, "listeners")
+def calico_listener_plan(host_slice: dict[str, Any]) -> list[Any]:
+    return plan_part(host_slice, "listeners")
 
 
 class FilterModule:

@@ -15,16 +15,13 @@ description:
   - A ping from every workload of the host to every other workload of the fleet and to every
     floating IP of another host, and a TCP connect to every port a policy names, each with the
     outcome the policies predict (C(expect)).
-  - Reads the host's slice made with C(verify_plan=true); given the fleet model and a host name
-    instead, it computes that host's plan from the model.
+  - Reads the host's slice made with C(verify_plan=true) (the C(calico_model) role makes it
+    with C(calico_model_verify_plan=true)).
 options:
   _input:
-    description: The host's slice (C(calico_host)), or the fleet model with O(host).
+    description: The host's slice (C(calico_host)) with its verification plan.
     type: dict
     required: true
-  host:
-    description: With the fleet model as input, the host whose probes to list.
-    type: str
 """
 
 EXAMPLES = r"""
@@ -73,8 +70,8 @@ _value:
 """
 
 
-def calico_probe_plan(data: dict[str, Any], host: str | None = None) -> list[Any]:
-    return plan_part(data, host, "probes")
+def calico_probe_plan(host_slice: dict[str, Any]) -> list[Any]:
+    return plan_part(host_slice, "probes")
 
 
 class FilterModule:

@@ -230,9 +230,9 @@ def _failure_lines(probes: Iterable[Mapping[str, Any]]) -> list[str]:
     ]
 
 
-def plan_part(data: Mapping[str, Any], host: str | None, part: str) -> list[Any]:
-    """``probes`` or ``listeners`` of a slice's plan, or of ``host``'s plan in a fleet model."""
-    plan = verify_plan(data, host) if host is not None else data.get("verify")  # type: ignore[arg-type]
+def plan_part(host_slice: Mapping[str, Any], part: str) -> list[Any]:
+    """``probes`` or ``listeners`` of a slice's verification plan."""
+    plan = host_slice.get("verify")
     if not plan:
         raise ValueError(
             "the slice has no verification plan: make it with calico_host_slice(host, "

@@ -29,8 +29,8 @@ import pytest
 from ansible_collections.calico.network.plugins.module_utils import tunnel
 from ansible_collections.calico.network.plugins.module_utils.runner import SubprocessRunner
 from ansible_collections.calico.network.plugins.plugin_utils.model import build_model, host_slice
-from tests.render import REPO, render, role_defaults
 from tests.support import sandbox
+from tools.render import REPO, render, role_defaults
 
 MODULES = "ansible_collections.calico.network.plugins.modules."
 TOOLS = {

@@ -10,8 +10,8 @@ import pytest
 import yaml
 
 from ansible_collections.calico.network.plugins.plugin_utils import shapes
-from tests.render import REPO
 from tests.unit.shape_check import field_types, unwrap
+from tools.render import REPO
 
 RETURNS = {
     "calico_network_model": shapes.ModelResult,

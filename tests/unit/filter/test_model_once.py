@@ -12,7 +12,7 @@ import subprocess
 
 import pytest
 
-from tests.render import REPO
+from tools.render import REPO
 
 BUILT = "calico_network_model: built the model of 4 hosts (0 errors, 0 warnings)"
 UNREACHABLE = {

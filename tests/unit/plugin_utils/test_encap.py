@@ -11,7 +11,7 @@ from ansible_collections.calico.network.plugins.plugin_utils.model import (
     host_slice,
     validate,
 )
-from tests.render import REPO
+from tools.render import REPO
 
 GOLDEN = REPO / "tests" / "golden" / "encap"
 

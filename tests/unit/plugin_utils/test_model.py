@@ -11,7 +11,7 @@ from ansible_collections.calico.network.plugins.plugin_utils.model import (
     validate,
 )
 from ansible_collections.calico.network.plugins.plugin_utils.spec import DEFAULTS
-from tests.render import REPO
+from tools.render import REPO
 
 POOLS = [{"cidr": "172.17.0.0/16", "block_size": 24}]
 

@@ -16,7 +16,7 @@ from ansible_collections.calico.network.plugins.plugin_utils.racks import (
     RACK_GROUPS,
     rack_groups_from_inventory_json,
 )
-from tests.render import REPO, inventory_vars
+from tools.render import REPO, inventory_vars
 
 POOLS = [{"cidr": "172.18.0.0/16", "block_size": 24}]
 

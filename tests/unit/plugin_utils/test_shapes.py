@@ -12,8 +12,8 @@ from ansible_collections.calico.network.plugins.plugin_utils.shapes import (
     HostSlice,
     ModelResult,
 )
-from tests.render import REPO, inventory_vars
 from tests.unit.shape_check import check
+from tools.render import REPO, inventory_vars
 
 INVENTORIES = ["lab", "lab-racks", "example", "example-racks"]
 RESULTS = {name: build(inventory_vars(REPO / "inventory" / name)) for name in INVENTORIES}

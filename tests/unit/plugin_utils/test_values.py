@@ -17,7 +17,7 @@ from ansible_collections.calico.network.plugins.plugin_utils.values import (
     read_int,
     read_password,
 )
-from tests.render import REPO, inventory_vars
+from tools.render import REPO, inventory_vars
 
 POOLS = [{"cidr": "10.66.0.0/16", "block_size": 24}]
 
