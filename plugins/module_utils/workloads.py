@@ -367,18 +367,28 @@ def _recreate(plan: Plan, workload: Workload, state: HostState) -> list[str]:
     return issues
 
 
+def _mtu_and_up(link: Link, mtu: int, marker_prefix: str) -> tuple[list[str], list[str]]:
+    """The ``link set`` attributes that give ``link`` its MTU and bring it up, and the markers."""
+    attributes: list[str] = []
+    markers: list[str] = []
+    if link.mtu != mtu:
+        attributes += ["mtu", str(mtu)]
+        markers.append(f"{marker_prefix}mtu")
+    if not link.up:
+        attributes.append("up")
+        markers.append(f"{marker_prefix}down")
+    return attributes, markers
+
+
 def _converge_host_side(plan: Plan, workload: Workload, link: Link, state: HostState) -> list[str]:
     issues = []
     attributes = []
     if link.mac != WORKLOAD_MAC:
         attributes += ["address", WORKLOAD_MAC]
         issues.append("mac")
-    if link.mtu != workload.mtu:
-        attributes += ["mtu", str(workload.mtu)]
-        issues.append("mtu")
-    if not link.up:
-        attributes.append("up")
-        issues.append("down")
+    mtu_and_up, markers = _mtu_and_up(link, workload.mtu, "")
+    attributes += mtu_and_up
+    issues += markers
     if attributes:
         plan.setup.append(f"link set dev {workload.interface} {' '.join(attributes)}")
     on_interface = [route for route in state.routes if route.dev == workload.interface]
@@ -408,13 +418,8 @@ def _converge_netns_side(plan: Plan, workload: Workload, inside: NetnsState) -> 
         lines.append("link set lo up")
         issues.append("lo-down")
     eth0 = inside.links[PEER]
-    attributes = []
-    if eth0.mtu != workload.mtu:
-        attributes += ["mtu", str(workload.mtu)]
-        issues.append("eth0-mtu")
-    if not eth0.up:
-        attributes.append("up")
-        issues.append("eth0-down")
+    attributes, markers = _mtu_and_up(eth0, workload.mtu, f"{PEER}-")
+    issues += markers
     if attributes:
         lines.append(f"link set dev {PEER} {' '.join(attributes)}")
     # Add before deleting: removing the last IPv4 address of eth0 makes the kernel flush its

@@ -20,6 +20,7 @@ from ansible_collections.calico.network.plugins.module_utils.workloads import (
     provably_ours,
     validate_workloads,
 )
+from tests.support.workloads import fresh_namespace_lines
 
 WEB = Workload(name="web-1", ip="172.17.0.1", interface="cali1234567890a")
 DB = Workload(name="db-1", ip="172.17.0.2", interface="calib0c2e3d4f5a", mtu=1440)
@@ -83,44 +84,49 @@ def test_valid_workloads_get_default_mtu_and_normalised_ip():
     assert workloads == [WEB]
 
 
+def web_item(**changes: object) -> dict:
+    """web-1's workload item with ``changes``."""
+    return {"name": "web-1", "ip": "172.17.0.1", "interface": "cali1234567890a", **changes}
+
+
 @pytest.mark.parametrize(
     ("item", "message"),
     [
         (
-            {"name": "web-1", "ip": "172.17.0.1", "interface": "caliABCDEF01234"},
+            web_item(interface="caliABCDEF01234"),
             "workloads[0] (web-1): interface 'caliABCDEF01234' must match ^cali[0-9a-f]{11}$ "
             "(cali + 11 lowercase hex digits, 15 characters)",
         ),
         (
-            {"name": "web-1", "ip": "172.17.0.1", "interface": "cali1234567890ab"},
+            web_item(interface="cali1234567890ab"),
             "workloads[0] (web-1): interface 'cali1234567890ab' must match",
         ),
         (
-            {"name": "web-1", "ip": "172.17.0.1/32", "interface": "cali1234567890a"},
+            web_item(ip="172.17.0.1/32"),
             "workloads[0] (web-1): ip '172.17.0.1/32' must be a bare IPv4 address, without",
         ),
         (
-            {"name": "web-1", "ip": "172.17.0.300", "interface": "cali1234567890a"},
+            web_item(ip="172.17.0.300"),
             "workloads[0] (web-1): ip '172.17.0.300' is not a valid IPv4 address",
         ),
         (
-            {"name": "web-1", "ip": "fd00::1", "interface": "cali1234567890a"},
+            web_item(ip="fd00::1"),
             "workloads[0] (web-1): ip 'fd00::1' is not a valid IPv4 address",
         ),
         (
-            {"name": "web-1", "ip": "169.254.1.1", "interface": "cali1234567890a"},
+            web_item(ip="169.254.1.1"),
             "workloads[0] (web-1): ip 169.254.1.1 cannot be a workload address",
         ),
         (
-            {"name": "web-1", "ip": "127.0.0.5", "interface": "cali1234567890a"},
+            web_item(ip="127.0.0.5"),
             "workloads[0] (web-1): ip 127.0.0.5 cannot be a workload address",
         ),
         (
-            {"name": "../etc", "ip": "172.17.0.1", "interface": "cali1234567890a"},
+            web_item(name="../etc"),
             "workloads[0] (../etc): name '../etc' must match",
         ),
         (
-            {"name": "web-1", "ip": "172.17.0.1", "interface": "cali1234567890a", "mtu": 67},
+            web_item(mtu=67),
             "workloads[0] (web-1): mtu 67 must be an integer from 68 to 65535",
         ),
     ],
@@ -207,16 +213,7 @@ def test_fresh_host_plan_creates_namespace_veth_route_sysctls_and_gateway():
         ("net/ipv4/neigh/cali1234567890a/proxy_delay", "0"),
         ("net/ipv4/conf/cali1234567890a/forwarding", "1"),
     ]
-    assert plan.netns == {
-        "web-1": [
-            "link set lo up",
-            "link set eth0 up",
-            "addr add 172.17.0.1/32 dev eth0",
-            "route replace 169.254.1.1 dev eth0 scope link",
-            "route replace default via 169.254.1.1 dev eth0",
-            "neigh replace 169.254.1.1 lladdr ee:ee:ee:ee:ee:ee dev eth0 nud permanent",
-        ]
-    }
+    assert plan.netns == {"web-1": fresh_namespace_lines("172.17.0.1")}
     assert plan.diff()["before"] == ""
 
 
