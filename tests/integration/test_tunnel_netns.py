@@ -238,37 +238,37 @@ def workload_ip(fleet: Fleet, host: str) -> str:
     return fleet.model["hosts"][host]["workloads"][0]["ip"]
 
 
-def test_ipip_cross_subnet_gives_the_seed_route_shape_and_reachability(fleet_for):
-    fleet = fleet_for("ipip")
-    mtu = fleet.converge()
-    block = blocks(fleet)
-    seed_shape = f"{block['h2']} via 192.168.200.101 dev tunl0 proto bird onlink"
-    direct = f"{block['h3']} via 192.168.100.103 dev eth0 proto bird"
+def converge_and_reach(fleet: Fleet, tunnelled: str, mtu: int) -> list[str]:
+    """Converge; h1 routes h2's block (other subnet) as ``tunnelled`` and h3's (same subnet)
+    directly, every host's workloads get ``mtu``, and the workloads reach each other."""
+    direct = f"{blocks(fleet)['h3']} via 192.168.100.103 dev eth0 proto bird"
+    mtus = fleet.converge()
 
-    routes = fleet.wait_for_routes("h1", [seed_shape, direct])
+    routes = fleet.wait_for_routes("h1", [tunnelled, direct])
 
-    assert seed_shape in routes and direct in routes, routes
-    assert mtu == {"h1": 1480, "h2": 1480, "h3": 1480}
+    assert tunnelled in routes and direct in routes, routes
+    assert mtus == {"h1": mtu, "h2": mtu, "h3": mtu}
     for dst in ("h2", "h3"):
         assert fleet.ping("w1", workload_ip(fleet, dst)).returncode == 0, dst
     assert fleet.ping("w2", workload_ip(fleet, "h3")).returncode == 0
+    return routes
+
+
+def test_ipip_cross_subnet_gives_the_seed_route_shape_and_reachability(fleet_for):
+    fleet = fleet_for("ipip")
+    block = blocks(fleet)["h2"]
+
+    converge_and_reach(fleet, f"{block} via 192.168.200.101 dev tunl0 proto bird onlink", 1480)
 
 
 def test_vxlan_cross_subnet_routes_off_subnet_blocks_through_vxlan_calico(fleet_for):
     fleet = fleet_for("vxlan")
-    mtu = fleet.converge()
-    block = blocks(fleet)
-    tunnel = f"{block['h2']} via {block['h2'].split('/')[0]} dev vxlan.calico proto 80 onlink"
-    direct = f"{block['h3']} via 192.168.100.103 dev eth0 proto bird"
+    block = blocks(fleet)["h2"]
+    tunnel = f"{block} via {block.split('/')[0]} dev vxlan.calico proto 80 onlink"
 
-    routes = fleet.wait_for_routes("h1", [tunnel, direct])
+    routes = converge_and_reach(fleet, tunnel, 1450)
 
-    assert tunnel in routes and direct in routes, routes
-    assert not [r for r in routes if r.startswith(block["h2"]) and "proto bird" in r], routes
-    assert mtu == {"h1": 1450, "h2": 1450, "h3": 1450}
-    for dst in ("h2", "h3"):
-        assert fleet.ping("w1", workload_ip(fleet, dst)).returncode == 0, dst
-    assert fleet.ping("w2", workload_ip(fleet, "h3")).returncode == 0
+    assert not [r for r in routes if r.startswith(block) and "proto bird" in r], routes
     fits = fleet.ping("w1", workload_ip(fleet, "h2"), "-M", "do", "-s", "1400")
     assert fits.returncode == 0, fits.stdout + fits.stderr
     oversized = fleet.ping("w1", workload_ip(fleet, "h2"), "-M", "do", "-s", "1500")
