@@ -2,8 +2,10 @@
 
 import re
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
+import yaml
 
 from ansible_collections.calico.network.plugins.module_utils.workloads import (
     HostState,
@@ -84,52 +86,14 @@ def test_valid_workloads_get_default_mtu_and_normalised_ip():
     assert workloads == [WEB]
 
 
-def web_item(**changes: object) -> dict:
-    """web-1's workload item with ``changes``."""
-    return {"name": "web-1", "ip": "172.17.0.1", "interface": "cali1234567890a", **changes}
+INVALID = yaml.safe_load((Path(__file__).parent / "invalid_workloads.yml").read_text())
+WEB_ITEM = {"name": "web-1", "ip": "172.17.0.1", "interface": "cali1234567890a"}
 
 
 @pytest.mark.parametrize(
     ("item", "message"),
-    [
-        (
-            web_item(interface="caliABCDEF01234"),
-            "workloads[0] (web-1): interface 'caliABCDEF01234' must match ^cali[0-9a-f]{11}$ "
-            "(cali + 11 lowercase hex digits, 15 characters)",
-        ),
-        (
-            web_item(interface="cali1234567890ab"),
-            "workloads[0] (web-1): interface 'cali1234567890ab' must match",
-        ),
-        (
-            web_item(ip="172.17.0.1/32"),
-            "workloads[0] (web-1): ip '172.17.0.1/32' must be a bare IPv4 address, without",
-        ),
-        (
-            web_item(ip="172.17.0.300"),
-            "workloads[0] (web-1): ip '172.17.0.300' is not a valid IPv4 address",
-        ),
-        (
-            web_item(ip="fd00::1"),
-            "workloads[0] (web-1): ip 'fd00::1' is not a valid IPv4 address",
-        ),
-        (
-            web_item(ip="169.254.1.1"),
-            "workloads[0] (web-1): ip 169.254.1.1 cannot be a workload address",
-        ),
-        (
-            web_item(ip="127.0.0.5"),
-            "workloads[0] (web-1): ip 127.0.0.5 cannot be a workload address",
-        ),
-        (
-            web_item(name="../etc"),
-            "workloads[0] (../etc): name '../etc' must match",
-        ),
-        (
-            web_item(mtu=67),
-            "workloads[0] (web-1): mtu 67 must be an integer from 68 to 65535",
-        ),
-    ],
+    [({**WEB_ITEM, **case["changes"]}, case["message"]) for case in INVALID],
+    ids=[str(case["changes"]) for case in INVALID],
 )
 def test_invalid_workload_is_rejected_with_a_precise_message(item, message):
     with pytest.raises(WorkloadError) as error:
