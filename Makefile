@@ -21,7 +21,8 @@ export ANSIBLE_FORCE_COLOR ?= 0
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
 
-$(VENV)/.installed: requirements.txt
+# python3-venv comes from `make deps` (order-only: a deps run does not force a venv rebuild).
+$(VENV)/.installed: requirements.txt | deps
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -r requirements.txt
@@ -67,12 +68,15 @@ docs: venv ## Regenerate docs/variables.md (and the known-variable list) from th
 	$(BIN)/python tools/variables_doc.py
 
 .PHONY: unit
-unit: venv ## Unit, golden-file (tests/golden) and bad-inventory catalog tests (no root needed)
+unit: deps venv ## Unit, golden-file (tests/golden, parsed by the real bird) and catalog tests
 	$(BIN)/pytest tests/unit tests/golden tests/catalog
 
+# The same tests twice: on the machine's kernel (IPIP skips where it lacks CONFIG_NET_IPIP, and
+# says so), then inside a User-mode Linux kernel that has ipip (lab/uml.py), where nothing skips.
 .PHONY: integration
-integration: venv ## Modules against the real kernel, in throw-away network namespaces (root)
+integration: deps venv ## Modules against real kernels in throw-away namespaces: this one, then UML
 	$(BIN)/pytest tests/integration
+	$(PYTHON) lab/uml.py run -- $(BIN)/pytest -p no:cacheprovider -rP tests/integration
 
 .PHONY: molecule
 molecule: deps venv ## Multi-host scenarios in podman containers
@@ -84,8 +88,12 @@ faults: deps venv ## Fault tests on a podman fleet: bad input, restarts, kills, 
 	$(PYTHON) lab/lab.py image
 	$(BIN)/pytest -s tests/faults
 
+TEST_TARGETS := lint unit integration molecule faults
+
+# Each target in turn through .ci/timed, which prints every target's wall time at the end.
 .PHONY: test
-test: lint unit integration molecule faults ## Everything CI runs
+test: deps venv ## Everything CI runs, with each target's wall time
+	.ci/timed "$(MAKE) --no-print-directory" $(TEST_TARGETS)
 
 .PHONY: bench
 bench: venv ## Benchmarks (print times and ratios)
