@@ -1,3 +1,15 @@
+/*
+ * LD_PRELOAD shim for Debian's UML 6.1 kernel (lab/uml.py compiles and uses it).
+ *
+ * UML saves and restores its guest processes' FPU state with ptrace(PTRACE_GETREGSET/
+ * PTRACE_SETREGSET, NT_X86_XSTATE) and a fixed-size buffer. On CPUs with AVX-512 or AMX the
+ * host's XSAVE area is larger, and the host kernel refuses a SETREGSET whose buffer is not
+ * exactly its size (EFAULT): UML panics at the first guest program. Here both calls go through
+ * a buffer of the host's size: GET hands UML the leading part it asked for; SET takes UML's part
+ * (x87, SSE, AVX and the XSAVE header) over the tracee's current full state and keeps the host's
+ * bits for the components UML does not know (AVX-512, AMX, PKRU). Those components are not
+ * switched between guest threads, so lab/uml.py turns AVX-512 off in the guest's glibc.
+ */
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <elf.h>
@@ -36,7 +48,7 @@ long ptrace(enum __ptrace_request request, ...)
 		iov->iov_len = n;
 		return 0;
 	}
-	/* Keep the host's xstate_bv bits for components beyond the caller's buffer. */
+	/* xstate_bv (offset 512): UML's bits for x87/SSE/AVX, the host's for the rest. */
 	uint64_t keep, mine;
 	memcpy(&keep, full + 512, 8);
 	memcpy(full, iov->iov_base, n);

@@ -35,6 +35,16 @@ CATALOG_SAMPLE = (
 FLEET_VARS = yaml.safe_load((INVENTORY / "group_vars" / "all" / "calico.yml").read_text())
 BFD = bool(FLEET_VARS.get("calico_bfd", False))
 RESTART_TIME = FLEET_VARS.get("calico_bgp_graceful_restart_time", GRACEFUL_RESTART_TIME[BFD])
+# docs/operations.md ("Restarts, dead hosts and BFD") promises that with BFD a silent peer is
+# noticed within 100 ms x 5 = 0.5 s and its routes go once the graceful-restart time has passed:
+# 0.5 s + RESTART_TIME after the death. The margin covers what the docs' figure leaves out and
+# this measurement includes: `podman kill` delivering the SIGKILL, BFD's last received packet
+# being up to one 100 ms interval before the kill, BIRD's event loop and the kernel route
+# removal under load on a 2-core machine, and the 50 ms polling of the watcher. Lower it when
+# failover gets faster; the test prints every peer's time to show the headroom.
+BFD_DETECTION = 0.5
+WITHDRAWAL_MARGIN = 1.5
+WITHDRAWAL_BOUND = BFD_DETECTION + RESTART_TIME + WITHDRAWAL_MARGIN
 # Foreign state an operator or another tool owns; reset must leave it byte-identical.
 FOREIGN_SETUP = """
 set -e
@@ -202,18 +212,34 @@ def test_reset_removes_only_what_the_project_made(fleet: Fleet) -> None:
 
 def test_dead_host_is_withdrawn_and_named_in_the_recap(fleet: Fleet) -> None:
     dead, observer, other = fleet.hosts[-1], fleet.hosts[0], fleet.hosts[1]
+    peers = [host for host in fleet.hosts if host != dead]
     block = fleet.block(dead)
-    assert fleet.has_route(observer, block)
+    assert all(fleet.has_route(peer, block) for peer in peers)
+    # One watcher per peer, inside the peer: it prints the wall clock (shared with this machine)
+    # the moment the block's route is gone, so no `podman exec` round trip is in the figure.
+    watchers = {
+        peer: fleet.start_sh(
+            peer,
+            f"while ip -4 route show {block} proto bird | grep -q .; do sleep 0.05; done; "
+            "date +%s.%N",
+        )
+        for peer in peers
+    }
+    time.sleep(1)  # the watchers are polling
+    killed = time.time()
     fleet.podman("kill", dead)  # no shutdown: peers learn of it only by silence
-    took = wait_for(
-        f"{observer} withdrawing {block}", lambda: not fleet.has_route(observer, block), 300
-    )
-    print(
-        f"\n{dead} died: {observer} withdrew its block {block} after {took:.2f} s "
-        f"(BFD {'on' if BFD else 'off'}, graceful-restart time {RESTART_TIME} s)"
-    )
+    took = {}
+    for peer, watcher in watchers.items():
+        stdout, _ = watcher.communicate(timeout=300)
+        took[peer] = float(stdout.strip()) - killed
+        print(
+            f"\n{dead} died: {peer} withdrew its block {block} after {took[peer]:.2f} s "
+            f"(BFD {'on' if BFD else 'off'}, graceful-restart time {RESTART_TIME} s, "
+            f"bound {WITHDRAWAL_BOUND:.1f} s)"
+        )
     if BFD:  # without BFD the silence lasts the hold time, then the graceful-restart time
-        assert took < GRACEFUL_RESTART_TIME[False]
+        slow = {peer: t for peer, t in took.items() if t > WITHDRAWAL_BOUND}
+        assert not slow, f"withdrawn later than the documented {WITHDRAWAL_BOUND:.1f} s: {slow}"
     run = fleet.playbook("site.yml")
     assert run.returncode != 0
     assert run.recap[dead]["unreachable"] + run.recap[dead]["failed"] > 0
