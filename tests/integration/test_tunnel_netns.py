@@ -9,7 +9,10 @@ h3's block directly over eth0 and h2's block through the tunnel:
 * VXLAN: ``<h2 block> via <h2 tunnel address> dev vxlan.calico proto 80 onlink``;
 * IPIP: the seed's ``<h2 block> via 192.168.200.101 dev tunl0 proto bird onlink``. This needs a
   kernel that can create tunl0; where it cannot (this project's CI kernel has no
-  CONFIG_NET_IPIP) the test is skipped and says so in the pytest output.
+  CONFIG_NET_IPIP) the test is skipped and says so in the pytest output. `make integration`
+  runs these tests again inside a User-mode Linux kernel (lab/uml.py), which has ipip: there
+  they prove the seed's route shape, the tunnel MTU on the wire and an IPIP <-> VXLAN switch
+  that leaves nothing stale.
 
 Needs root, util-linux, iproute2, iputils-ping and bird2; without them the tests fail with the
 reason. Nothing outside the sandbox changes; BIRD processes are killed at the end.
@@ -302,7 +305,10 @@ def converge_and_reach(fleet: Fleet, tunnelled: str, mtu: int) -> list[str]:
     return routes
 
 
-def test_ipip_cross_subnet_gives_the_seed_route_shape_and_reachability(fleet_for):
+def test_ipip_cross_subnet_gives_the_seed_route_shape_reachability_and_tunnel_mtu(fleet_for):
+    """The seed's route, as BIRD imports it through tunl0, and the tunnel MTU on the wire: the
+    largest don't-fragment ping that crosses is the tunnel MTU less 28 bytes (20 IP + 8 ICMP),
+    one byte more is refused. 1480 = the underlay's 1500 less IPIP's 20."""
     fleet = fleet_for("ipip")
     block = blocks(fleet)["h2"]
     seed = f"{block} via 192.168.200.101 dev tunl0 proto bird onlink"
@@ -310,6 +316,15 @@ def test_ipip_cross_subnet_gives_the_seed_route_shape_and_reachability(fleet_for
     routes = converge_and_reach(fleet, seed, 1480)
 
     print(f"h1's route to h2's block, as BIRD imported it: {routes[routes.index(seed)]}")
+    tunl0 = fleet.run("ip", "-n", "h1", "-j", "link", "show", "tunl0").stdout
+    assert json.loads(tunl0)[0]["mtu"] == 1480
+    target = workload_ip(fleet, "h2")
+    fits = fleet.ping("w1", target, "-M", "do", "-s", str(1480 - 28))
+    oversized = fleet.ping("w1", target, "-M", "do", "-s", str(1480 - 28 + 1))
+    assert fits.returncode == 0, fits.stdout + fits.stderr
+    assert oversized.returncode != 0, oversized.stdout
+    assert "message too long" in (oversized.stdout + oversized.stderr).lower()
+    print(f"IPIP tunnel MTU 1480: DF ping -s {1480 - 28} crosses, -s {1480 - 27} refused")
 
 
 def test_vxlan_cross_subnet_routes_off_subnet_blocks_through_vxlan_calico(fleet_for):
@@ -326,25 +341,6 @@ def test_vxlan_cross_subnet_routes_off_subnet_blocks_through_vxlan_calico(fleet_
     assert oversized.returncode != 0
     assert "message too long" in (oversized.stdout + oversized.stderr).lower()
     assert fleet.tunnel("h1", "all")["changed"] is False  # idempotent on the real kernel
-
-
-def test_ipip_workload_mtu_is_the_tunnel_mtu_on_the_wire(fleet_for):
-    """The largest don't-fragment ping that crosses the tunnel is the tunnel MTU less 28 bytes
-    (20 IP + 8 ICMP); one byte more is refused. 1480 = the underlay's 1500 less IPIP's 20."""
-    fleet = fleet_for("ipip")
-    block = blocks(fleet)["h2"]
-    converge_and_reach(fleet, f"{block} via 192.168.200.101 dev tunl0 proto bird onlink", 1480)
-    tunl0 = fleet.run("ip", "-n", "h1", "-j", "link", "show", "tunl0").stdout
-    assert json.loads(tunl0)[0]["mtu"] == 1480
-    target = workload_ip(fleet, "h2")
-
-    fits = fleet.ping("w1", target, "-M", "do", "-s", str(1480 - 28))
-    oversized = fleet.ping("w1", target, "-M", "do", "-s", str(1480 - 28 + 1))
-
-    assert fits.returncode == 0, fits.stdout + fits.stderr
-    assert oversized.returncode != 0, oversized.stdout
-    assert "message too long" in (oversized.stdout + oversized.stderr).lower()
-    print(f"IPIP tunnel MTU 1480: DF ping -s {1480 - 28} crosses, -s {1480 - 27} refused")
 
 
 def test_ipip_vxlan_mode_switch_leaves_nothing_stale(fleet_for):
