@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -20,7 +21,7 @@ import yaml
 
 from ansible_collections.calico.network.plugins.plugin_utils.spec import GRACEFUL_RESTART_TIME
 from tests.catalog.catalog import load_case, outcome_from_report
-from tests.faults.fleet import INVENTORY, Fleet, catalog_inventory, rename_hosts, wait_for
+from tests.faults.fleet import INVENTORY, Fleet, catalog_inventory, env, rename_hosts, wait_for
 
 # Catalog cases replayed against the real hosts through site.yml: fleet-wide and per-host
 # mistakes, in the pools, BGP, addresses and workloads.
@@ -220,14 +221,22 @@ def test_dead_host_is_withdrawn_and_named_in_the_recap(fleet: Fleet) -> None:
     watchers = {
         peer: fleet.start_sh(
             peer,
-            f"while ip -4 route show {block} proto bird | grep -q .; do sleep 0.05; done; "
-            "date +%s.%N",
+            f"echo watching; while ip -4 route show {block} proto bird | grep -q .; "
+            "do sleep 0.05; done; date +%s.%N",
         )
         for peer in peers
     }
-    time.sleep(1)  # the watchers are polling
+    for peer, watcher in watchers.items():  # `podman exec` can take seconds to start under load
+        assert watcher.stdout is not None
+        assert watcher.stdout.readline().strip() == "watching", peer
+    # SIGKILL to the container's PID 1 from here, timed to the signal: no shutdown, so the
+    # peers learn of it only by silence (podman's own kill could take seconds under load).
+    init = subprocess.run(
+        ["podman", "inspect", "--format", "{{.State.Pid}}", dead],
+        capture_output=True, text=True, env=env(), check=True,
+    ).stdout  # fmt: skip
     killed = time.time()
-    fleet.podman("kill", dead)  # no shutdown: peers learn of it only by silence
+    os.kill(int(init), signal.SIGKILL)
     took = {}
     for peer, watcher in watchers.items():
         stdout, _ = watcher.communicate(timeout=300)
