@@ -61,7 +61,7 @@ def test_a_bool_is_not_a_number_and_the_message_shows_it() -> None:
     problems = Problems()
     assert read_int("h1", "calico_as", True, problems) is None
     assert problems.messages() == [
-        "h1: calico_as: True is not a whole number. Fix: write a number."
+        "h1: calico_as: True is not a whole number (it is a boolean). Fix: write a number."
     ]
 
 
