@@ -74,7 +74,9 @@ def kind_of(raw: Any) -> str:
         return "null"
     if isinstance(raw, bool):
         return "a boolean"
-    if isinstance(raw, (int, float)):
+    if isinstance(raw, float):
+        return "a decimal number"
+    if isinstance(raw, int):
         return "a number"
     if isinstance(raw, str):
         return "text"
