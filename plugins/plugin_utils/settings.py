@@ -24,7 +24,7 @@ from ansible_collections.calico.network.plugins.plugin_utils.values import (
     shown,
 )
 
-# Set by calico_model itself (set_fact); an inventory value is overwritten, not used.
+# Set by calico_model itself (set_fact) for every host, not an inventory variable.
 MODEL_FACTS = frozenset({"calico_host"})
 # The values each whole-number setting may take: (low, high), and what the number is.
 MTU = ((0, 65535), "an MTU (0 reads it from the host), at least 576 otherwise")
@@ -43,6 +43,7 @@ def check_role_settings(host_vars: Mapping[str, Mapping[str, Any]], problems: Pr
     """Every role setting a host has, checked by its argument spec's type and choices."""
     for host, values in host_vars.items():
         for variable, (kind, choices) in ROLE_SETTINGS.items():
+            # A model fact is in hostvars whenever the model is built again in the same run.
             if variable in MODEL_FACTS or variable not in values:
                 continue
             _check(host, variable, kind, choices, values[variable], problems)

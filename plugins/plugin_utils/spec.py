@@ -166,6 +166,7 @@ def _read_ledger(raw: Any, problems: Problems) -> tuple[dict[str, str], dict[str
     addresses = mapping(raw).get("addresses") or {}
     shaped = (
         isinstance(raw, Mapping)
+        and set(raw) <= {"blocks", "addresses"}
         and isinstance(blocks, Mapping)
         and isinstance(addresses, Mapping)
         and all(isinstance(v, Mapping) or is_unset(v) for v in addresses.values())

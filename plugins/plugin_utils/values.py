@@ -186,9 +186,7 @@ def read_as(
 def read_text(
     host: str, variable: str, raw: Any, problems: Problems, fix: str, quotes: bool = True
 ) -> str | None:
-    """A string (numbers are taken as written); None and every other type are problems."""
-    if isinstance(raw, int) and not isinstance(raw, bool):
-        return str(raw)
+    """A string; None, numbers and every other type are problems."""
     if not isinstance(raw, str):
         problems.error(host, variable, f"{shown(raw)} is {kind_of(raw)}, not text", fix)
         return None
@@ -265,10 +263,13 @@ def read_password(host: str, variable: str, raw: Any, problems: Problems) -> str
         f"use a password of at most {BGP_PASSWORD_MAX} bytes, without quotes, backslashes "
         "or line breaks"
     )
-    if isinstance(raw, int) and not isinstance(raw, bool):
-        raw = str(raw)
     if not isinstance(raw, str):
-        problems.error(host, variable, f"is {kind_of(raw)}, not text", fix)
+        problems.error(
+            host,
+            variable,
+            f"is {kind_of(raw)}, not text",
+            f"quote it, and {fix}" if isinstance(raw, (int, float)) else fix,
+        )
         return ""
     reason = text_problem(raw)
     size = len(raw.encode("utf-8", "surrogatepass"))
@@ -322,9 +323,15 @@ def read_name(
         problems.error(host, where, "has no name", fixes[0])
         return None
     name = item["name"]
-    if isinstance(name, int) and not isinstance(name, bool):
-        name = str(name)  # YAML reads a name such as 1 as a number
-    if not isinstance(name, str) or not pattern.fullmatch(name):
+    if not isinstance(name, str):  # YAML reads a name such as 1 as a number
+        problems.error(
+            host,
+            f"{where}.name",
+            f"{shown(name)} is {kind_of(name)}, not a name",
+            f"quote it if it is meant as a name; {fixes[1]}",
+        )
+        return None
+    if not pattern.fullmatch(name):
         problems.error(host, f"{where}.name", f"{shown(name)} cannot name {names}", fixes[1])
         return None
     return name
