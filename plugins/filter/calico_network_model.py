@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 from ansible.utils.display import Display
 
 from ansible_collections.calico.network.plugins.plugin_utils.model import build, calico_vars
 from ansible_collections.calico.network.plugins.plugin_utils.shapes import ModelResult
-from ansible_collections.calico.network.plugins.plugin_utils.values import Unreadable
 
 DOCUMENTATION = r"""
 name: calico_network_model
@@ -122,42 +120,12 @@ display = Display()
 
 def calico_network_model(hostvars: Any, hosts: list[str]) -> ModelResult:
     fleet = [str(host) for host in hosts]
-    result = build(calico_vars(hostvars, fleet, read_plain))
+    result = build(calico_vars(hostvars, fleet))
     display.vv(
         f"calico_network_model: built the model of {len(fleet)} hosts "
         f"({len(result['errors'])} errors, {len(result['warnings'])} warnings)"
     )
     return result
-
-
-def read_plain(values: Any, key: str) -> Any:
-    """One variable as plain Python data, or Unreadable with Ansible's reason.
-
-    Ansible templates a variable when it is read; an undefined variable or a vaulted value
-    without its password raises then, whatever the exception class of this Ansible version, so
-    every exception here is the variable's and becomes a message naming it.
-    """
-    try:
-        return plain(values[key])
-    except Exception as err:  # see the docstring: reported, never swallowed
-        return Unreadable(str(err).splitlines()[0] if str(err) else type(err).__name__)
-
-
-def plain(value: Any) -> Any:
-    """A deep copy in builtin types, so every lazy template and vaulted value is resolved here."""
-    if isinstance(value, Mapping):
-        return {plain(k): plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [plain(item) for item in value]
-    if isinstance(value, bool) or value is None:
-        return value
-    if isinstance(value, str):
-        return str(value)
-    if isinstance(value, int):
-        return int(value)
-    if isinstance(value, float):
-        return float(value)
-    return str(value)  # a vaulted value (decrypted here) or another text-like object
 
 
 class FilterModule:

@@ -54,7 +54,7 @@ from ansible_collections.calico.network.plugins.plugin_utils.spec import (
 from ansible_collections.calico.network.plugins.plugin_utils.unknown_variables import (
     check_unknown_variables,
 )
-from ansible_collections.calico.network.plugins.plugin_utils.values import Unreadable
+from ansible_collections.calico.network.plugins.plugin_utils.values import Unreadable, read_plain
 
 INTERFACE_PREFIX = "cali"
 MODEL_VERSION = 1
@@ -63,12 +63,12 @@ MODEL_VERSION = 1
 def calico_vars(
     hostvars: Mapping[str, Any],
     hosts: list[str],
-    read: Callable[[Mapping[str, Any], str], Any] = lambda values, key: values[key],
+    read: Callable[[Mapping[str, Any], str], Any] = read_plain,
 ) -> dict[str, dict[str, Any]]:
     """Pick the ``calico_*`` variables of each host out of Ansible's (lazy) hostvars.
 
-    ``read`` gives one variable's value: the filter passes one that turns what Ansible cannot
-    template (an undefined variable, a vaulted value without its password) into Unreadable.
+    ``read`` gives one variable's value as plain data, or Unreadable for what Ansible cannot
+    template (an undefined variable, a vaulted value without its password).
     """
     picked: dict[str, dict[str, Any]] = {}
     for host in hosts:

@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ansible_collections.calico.network.plugins.plugin_utils.problems import Problems
+from ansible_collections.calico.network.plugins.plugin_utils.racks import RACK_GROUPS
 from ansible_collections.calico.network.plugins.plugin_utils.sessions import bgp_session
 from ansible_collections.calico.network.plugins.plugin_utils.shapes import (
     BgpSession,
@@ -66,6 +67,7 @@ def read_peers(
     # A fleet- or rack-level list reaches every host as an equal copy: read it once, so its
     # problems are reported once (for the first host that has it), not once per host.
     read: dict[str, list[ExternalPeer]] = {}
+    lists: dict[str, str] = {}  # host -> the key of its list
     for name in sorted(host_vars):
         raw = host_vars[name].get(VARIABLE)
         if raw in (None, "", []):
@@ -85,11 +87,42 @@ def read_peers(
             read[key] = [p for p in peers if p is not None]
             _check_unique(name, read[key], problems)
         valid = read[key]
+        lists[name] = key
         if fleet.bgp_mode == "route_reflector" and name not in reflectors:
             continue  # clients reach external routers through their reflectors
         if valid:
             result[name] = valid
+    if fleet.bgp_mode == "route_reflector":
+        _check_client_peers(host_vars, reflectors, lists, problems)
     return result
+
+
+def _check_client_peers(
+    host_vars: Mapping[str, Mapping[str, Any]],
+    reflectors: set[str],
+    lists: Mapping[str, str],
+    problems: Problems,
+) -> None:
+    """A client's own external peers would be silently ignored: only reflectors open sessions.
+
+    A client may carry the list its rack's reflectors have (set on the rack group or fleet);
+    a list that no reflector of its rack has is an error naming the client.
+    """
+    rack_of = {name: tuple(values.get(RACK_GROUPS) or ()) for name, values in host_vars.items()}
+    for name in sorted(lists):
+        if name in reflectors or len(rack_of[name]) != 1:
+            continue  # a host in no rack or in two is reported by racks.py
+        rack_reflectors = sorted(r for r in reflectors if rack_of[r] == rack_of[name])
+        if rack_reflectors and lists[name] not in {lists.get(r) for r in rack_reflectors}:
+            problems.error(
+                name,
+                VARIABLE,
+                "this host is a route-reflector client, so it opens no external session; only "
+                f"its rack's reflectors ({', '.join(rack_reflectors)}) do, and they do not "
+                "have these peers",
+                f"set calico_bgp_peers on the rack group {rack_of[name][0]} (its reflectors "
+                "open the sessions), or make this host a reflector",
+            )
 
 
 def _read_peer(

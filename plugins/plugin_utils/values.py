@@ -57,6 +57,37 @@ class Unreadable:
         return f"Unreadable({self.reason!r})"
 
 
+def read_plain(values: Any, key: str) -> Any:
+    """One variable as plain Python data, or Unreadable with Ansible's reason.
+
+    Ansible templates a variable when it is read; an undefined variable or a vaulted value
+    without its password raises then, whatever the exception class of this Ansible version, so
+    every exception here is the variable's and becomes a message naming it (this module does
+    not import Ansible, so it cannot name Ansible's exception classes).
+    """
+    try:
+        return plain(values[key])
+    except Exception as err:  # see the docstring: reported, never swallowed
+        return Unreadable(str(err).splitlines()[0] if str(err) else type(err).__name__)
+
+
+def plain(value: Any) -> Any:
+    """A deep copy in builtin types, so every lazy template and vaulted value is resolved here."""
+    if isinstance(value, Mapping):
+        return {plain(k): plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(item) for item in value]
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, str):
+        return str(value)
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float):
+        return float(value)
+    return str(value)  # a vaulted value (decrypted here) or another text-like object
+
+
 def is_unset(raw: Any) -> bool:
     """None or an empty string: the variable is there but says nothing."""
     return raw is None or raw == ""
