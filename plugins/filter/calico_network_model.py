@@ -20,7 +20,8 @@ description:
     IPAM ledger (C(calico_ipam_ledger)).
   - Never fails on a bad inventory - it returns every problem, one message per problem naming the
     host, the variable and the fix, so a playbook can print them all at once; the model is then
-    null.
+    null. A variable Ansible cannot read (it refers to an undefined variable, or it is vaulted
+    and no vault password was given) is one of these problems too.
   - At verbosity 2 (C(-vv)) it says each time it builds a model, so a run shows that it builds
     one.
 options:
@@ -118,7 +119,7 @@ display = Display()
 
 
 def calico_network_model(hostvars: Any, hosts: list[str]) -> ModelResult:
-    fleet = list(hosts)
+    fleet = [str(host) for host in hosts]
     result = build(calico_vars(hostvars, fleet))
     display.vv(
         f"calico_network_model: built the model of {len(fleet)} hosts "

@@ -56,21 +56,24 @@ def allocate_blocks(fleet: FleetSpec, problems: Problems) -> dict[str, Network]:
             if block is not None:
                 _claim(host, block, taken, blocks, problems)
     free = _free_blocks(fleet.pools, taken)
+    left_out: list[str] = []
     for host in hosts:
         if host.name in blocks or _has_request(host, fleet):
             continue
         block = next(free, None)
         if block is None:
-            if fleet.pools:  # without a valid pool, the pool's own error says it all
-                problems.error(
-                    host.name,
-                    "calico_pools",
-                    f"no free block is left for this host ({len(taken)} blocks in use)",
-                    "add a pool, enlarge a pool, or use a smaller block_size",
-                )
+            left_out.append(host.name)
             continue
         taken[block] = host.name
         blocks[host.name] = block
+    if left_out and fleet.pools:  # without a valid pool, the pool's own error says it all
+        problems.error(
+            FLEET,
+            "calico_pools",
+            f"the pools are exhausted: no free block is left for {len(left_out)} host(s) "
+            f"({_some(left_out)}; {len(taken)} blocks in use)",
+            "add a pool, enlarge a pool, or use a larger block_size (smaller blocks)",
+        )
     return blocks
 
 
@@ -196,18 +199,28 @@ def allocate_addresses(
         else:
             taken[address] = workload.name
     free = (block.network_address + offset for offset in range(1, block.num_addresses))
+    left_out: list[str] = []
     for name in pending:  # inventory order: the first workload listed gets the first address
         address = next((a for a in free if a not in taken), None)
         if address is None:
-            problems.error(
-                host.name,
-                "calico_workloads",
-                f"the block {block} has no free address left for workload {name}",
-                "use a larger block (smaller block_size) or fewer workloads on this host",
-            )
+            left_out.append(name)
             continue
         taken[address] = name
+    if left_out:  # one message for the block, not one per workload
+        problems.error(
+            host.name,
+            "calico_workloads",
+            f"the block {block} has no free address left for {len(left_out)} workload(s) "
+            f"({_some(left_out)})",
+            "use a larger block (smaller block_size) or fewer workloads on this host",
+        )
     return {name: address for address, name in taken.items()}
+
+
+def _some(names: list[str], most: int = 5) -> str:
+    """The first few names and how many more."""
+    rest = len(names) - most
+    return ", ".join(names[:most]) + (f" and {rest} more" if rest > 0 else "")
 
 
 def _claim_pinned(
@@ -270,19 +283,3 @@ def ledger(allocation: Allocation) -> dict[str, dict[str, object]]:
             if addresses
         },
     }
-
-
-def check_pools_against_hosts(fleet: FleetSpec, problems: Problems) -> None:
-    """A pool that overlaps an underlay subnet would route containers over hosts' own links."""
-    for host in fleet.hosts:
-        if host.interface is None:
-            continue
-        for pool in fleet.pools:
-            if pool.cidr.overlaps(host.interface.network):
-                problems.error(
-                    FLEET,
-                    "calico_pools",
-                    f"pool {pool.cidr} overlaps {host.name}'s subnet {host.interface.network} "
-                    f"(calico_ip)",
-                    "choose a pool that no host subnet touches",
-                )
