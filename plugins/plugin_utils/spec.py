@@ -14,12 +14,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ansible_collections.calico.network.plugins.plugin_utils.ledger import read_ledger
 from ansible_collections.calico.network.plugins.plugin_utils.policy import read_policy_settings
 from ansible_collections.calico.network.plugins.plugin_utils.pools import Pool, read_pools
 from ansible_collections.calico.network.plugins.plugin_utils.problems import FLEET, Problems
 from ansible_collections.calico.network.plugins.plugin_utils.values import (
     is_unset,
-    mapping,
     read_address,
     read_as,
     read_bool,
@@ -57,6 +57,7 @@ FLEET_VARIABLES = (
     "calico_bgp_password",
     "calico_mesh_warn_hosts",
     "calico_ipam_ledger",
+    "calico_ipam_release",
     "calico_policies",
     "calico_default_profile",
     "calico_bfd",
@@ -85,6 +86,9 @@ class FleetSpec:
     ledger_blocks: dict[str, str]
     ledger_addresses: dict[str, dict[str, str]]
     hosts: list[HostSpec]
+    # Hosts whose ledger entries the operator released in this run (calico_ipam_release), each
+    # with the block the ledger recorded (None: nothing was recorded).
+    ledger_released: dict[str, str | None] = field(default_factory=dict)
     policy: dict[str, Any] = field(default_factory=dict)
     bgp: dict[str, Any] = field(default_factory=dict)
 
@@ -93,7 +97,9 @@ def read_fleet(hostvars: Mapping[str, Mapping[str, Any]], problems: Problems) ->
     """Turn ``{host: {calico_*: value}}`` into a FleetSpec, recording every problem found."""
     fleet = _fleet_values(hostvars, problems)
     hosts = [_read_host(name, values, problems) for name, values in hostvars.items()]
-    ledger = fleet.get("calico_ipam_ledger") or {}
+    ledger = read_ledger(
+        fleet.get("calico_ipam_ledger"), fleet.get("calico_ipam_release"), problems
+    )
     return FleetSpec(
         pools=read_pools(fleet.get("calico_pools"), problems),
         bgp_mode=_read_bgp_mode(
@@ -108,10 +114,9 @@ def read_fleet(hostvars: Mapping[str, Mapping[str, Any]], problems: Problems) ->
             fleet.get("calico_mesh_warn_hosts", DEFAULTS["calico_mesh_warn_hosts"]),
             problems,
         ),
-        ledger_blocks=dict(mapping(ledger).get("blocks") or {}),
-        ledger_addresses={
-            str(h): dict(v or {}) for h, v in (mapping(ledger).get("addresses") or {}).items()
-        },
+        ledger_blocks=ledger.blocks,
+        ledger_addresses=ledger.addresses,
+        ledger_released=ledger.released,
         hosts=hosts,
         policy=read_policy_settings(fleet, hostvars, problems),
         bgp=_read_bgp_liveness(fleet, problems),
