@@ -35,11 +35,11 @@ deps: ## Install the machine packages the lab needs (podman, runc, debootstrap)
 	$(PYTHON) lab/lab.py deps
 
 .PHONY: lab
-lab: deps venv ## Build the podman lab from INVENTORY, converge it and verify it
-	$(PYTHON) lab/lab.py up -i $(INVENTORY)
-	encapsulation=$$($(PYTHON) lab/lab_encap.py) && \
-	  $(PLAYBOOK) playbooks/site.yml -e lab_encapsulation=$$encapsulation && \
-	  $(PLAYBOOK) playbooks/verify.yml -e lab_encapsulation=$$encapsulation && \
+lab: deps venv ## Build the podman lab from INVENTORY (MIRROR=Debian URL on non-Debian machines), converge, verify
+	$(PYTHON) lab/lab.py up -i $(INVENTORY) $(if $(MIRROR),--mirror $(MIRROR))
+	encapsulation=$$($(PYTHON) lab/lab_encap.py --record $(INVENTORY)) && \
+	  $(PLAYBOOK) playbooks/site.yml && \
+	  $(PLAYBOOK) playbooks/verify.yml && \
 	  echo "lab: cross-subnet encapsulation: $$encapsulation"
 
 .PHONY: lab-down

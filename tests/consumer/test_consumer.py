@@ -139,3 +139,79 @@ def test_a_consumer_project_validates_and_records_its_ledger(installed: Path, tm
     assert "changed=0" in again.stdout and "changed=1" not in again.stdout, again.stdout
     took = time.monotonic() - start
     print(f"\nconsumer: validated and modelled from the consumer project in {took:.1f} s")
+
+
+# A small lab for the consumer project: containers pkg-h1..pkg-h3 on two underlay subnets
+# (router pkg-router, from the inventory directory's name), one workload per host.
+LAB_HOSTS = {"pkg-h1": "10.41.1.11/24", "pkg-h2": "10.41.1.12/24", "pkg-h3": "10.41.2.13/24"}
+
+
+def lab_project(root: Path, collections: Path, encapsulation: str) -> Path:
+    """The consumer's lab inventory: pkg/hosts.ini and pkg/group_vars/all.yml (a file)."""
+    inventory = root / "pkg"
+    (inventory / "group_vars").mkdir(parents=True)
+    lines = ["[calico_hosts]"]
+    for number, (name, address) in enumerate(LAB_HOSTS.items(), start=1):
+        workloads = f'[{{"name": "app-{number}", "labels": {{"app": "web"}}}}]'
+        lines.append(f"{name} calico_ip={address} calico_workloads='{workloads}'")
+    (inventory / "hosts.ini").write_text("\n".join(lines) + "\n")
+    group_vars = {
+        "ansible_connection": "containers.podman.podman",
+        "ansible_python_interpreter": "/usr/bin/python3",
+        "ansible_become": False,
+        "calico_pools": [
+            {
+                "cidr": "10.46.0.0/16",
+                "block_size": 26,
+                "encapsulation": encapsulation,
+                "encapsulation_mode": "CrossSubnet",
+            }
+        ],
+    }
+    (inventory / "group_vars" / "all.yml").write_text(yaml.safe_dump(group_vars))
+    (root / "ansible.cfg").write_text(
+        f"[defaults]\ncollections_path = {collections}\ninventory = pkg/hosts.ini\nforks = 10\n"
+    )
+    return inventory / "hosts.ini"
+
+
+@pytest.mark.lab
+def test_a_consumer_project_converges_a_lab_and_a_dry_run_changes_nothing(
+    installed: Path, tmp_path: Path
+):
+    start = time.monotonic()
+    lab = [str(BIN / "python"), str(REPO / "lab" / "lab.py")]
+    encapsulation = run([str(BIN / "python"), str(REPO / "lab" / "lab_encap.py")]).stdout.strip()
+    inventory = lab_project(tmp_path, installed, encapsulation)
+    assert not any(path.is_symlink() for path in tmp_path.rglob("*"))
+    # Podman needs the lab's containers.conf (runc, ulimits) for lab.py and Ansible alike.
+    os.environ["CONTAINERS_CONF"] = str(REPO / "lab" / "containers.conf")
+    steps: list[str] = []
+
+    def timed(name: str, argv: list[str], cwd: Path | None = None) -> str:
+        began = time.monotonic()
+        stdout = run(argv, cwd=cwd).stdout
+        steps.append(f"{name} {time.monotonic() - began:.0f} s")
+        return stdout
+
+    try:
+        timed("up", [*lab, "up", "-i", str(inventory)])
+        playbook = [str(BIN / "ansible-playbook")]
+        converged = timed("site", [*playbook, "calico.network.site"], cwd=tmp_path)
+        assert "failed=0" in converged
+        dry = timed("site --check", [*playbook, "calico.network.site", "--check"], cwd=tmp_path)
+        assert sorted(line.split()[0] for line in recap(dry)) == sorted(LAB_HOSTS)
+        assert all("changed=0" in line for line in recap(dry)), dry
+        verified = timed("verify", [*playbook, "calico.network.verify"], cwd=tmp_path)
+        assert "bgp: 6/6 sessions established" in verified, verified
+        assert "reachability: 6/6 probes as expected" in verified, verified
+        took = time.monotonic() - start
+        print(f"\nconsumer lab ({encapsulation}): {', '.join(steps)}; {took:.0f} s in all")
+    finally:
+        run([*lab, "down", "-i", str(inventory)])
+
+
+def recap(stdout: str) -> list[str]:
+    """The PLAY RECAP lines, one per host."""
+    tail = stdout[stdout.rindex("PLAY RECAP") :]
+    return [line for line in tail.splitlines()[1:] if ": ok=" in line]
