@@ -177,7 +177,7 @@ def lab_project(root: Path, collections: Path, encapsulation: str) -> Path:
 
 @pytest.mark.lab
 def test_a_consumer_project_converges_a_lab_and_a_dry_run_changes_nothing(
-    installed: Path, tmp_path: Path
+    installed: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ):
     start = time.monotonic()
     lab = [str(BIN / "python"), str(REPO / "lab" / "lab.py")]
@@ -185,7 +185,7 @@ def test_a_consumer_project_converges_a_lab_and_a_dry_run_changes_nothing(
     inventory = lab_project(tmp_path, installed, encapsulation)
     assert not any(path.is_symlink() for path in tmp_path.rglob("*"))
     # Podman needs the lab's containers.conf (runc, ulimits) for lab.py and Ansible alike.
-    os.environ["CONTAINERS_CONF"] = str(REPO / "lab" / "containers.conf")
+    monkeypatch.setenv("CONTAINERS_CONF", str(REPO / "lab" / "containers.conf"))
     steps: list[str] = []
 
     def timed(name: str, argv: list[str], cwd: Path | None = None) -> str:
