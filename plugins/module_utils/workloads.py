@@ -184,7 +184,7 @@ def namespaces_to_read(desired: list[Workload], state: HostState, prune: bool) -
 
 
 def sysctl_keys(interface: str) -> list[str]:
-    return [path.format(interface) for path, _, _ in SYSCTLS]
+    return [path.format(interface) for path, _value, _name in SYSCTLS]
 
 
 # --------------------------------------------------------------------------- planning
@@ -354,7 +354,7 @@ def _recreate(plan: Plan, workload: Workload, state: HostState) -> list[str]:
         f"peer name {PEER} mtu {mtu} netns {workload.name}",
         host_route_line(workload),
     ]
-    plan.sysctls += [(path.format(workload.interface), value) for path, value, _ in SYSCTLS]
+    plan.sysctls += [(path.format(workload.interface), value) for path, value, _name in SYSCTLS]
     lines = []
     lo = inside.links.get("lo") if inside else None
     if lo is None or not lo.up:

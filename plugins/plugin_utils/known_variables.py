@@ -31,6 +31,7 @@ KNOWN_VARIABLES = frozenset(
         "calico_ipam_ledger",
         "calico_ipam_ledger_file",
         "calico_ipam_ledger_write",
+        "calico_ipam_release",
         "calico_mesh_warn_hosts",
         "calico_model_verify_plan",
         "calico_policies",

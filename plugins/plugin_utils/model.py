@@ -26,6 +26,10 @@ from ansible_collections.calico.network.plugins.plugin_utils import (
     racks,
     verify,
 )
+from ansible_collections.calico.network.plugins.plugin_utils.ledger import (
+    LedgerFile,
+    with_ledger_file,
+)
 from ansible_collections.calico.network.plugins.plugin_utils.policy import check_floating_ips
 from ansible_collections.calico.network.plugins.plugin_utils.pools import check_pools_against_hosts
 from ansible_collections.calico.network.plugins.plugin_utils.problems import (
@@ -104,10 +108,15 @@ def report_unreadable(
     return readable
 
 
-def build(host_vars: Mapping[str, Mapping[str, Any]]) -> ModelResult:
-    """The fleet model with every error and warning; the model is None while there are errors."""
+def build(
+    host_vars: Mapping[str, Mapping[str, Any]], ledger_file: LedgerFile | None = None
+) -> ModelResult:
+    """The fleet model with every error and warning; the model is None while there are errors.
+
+    ``ledger_file``, the IPAM ledger file the role read, replaces ``calico_ipam_ledger``.
+    """
     problems = Problems()
-    model = _build(host_vars, problems)
+    model = _build(with_ledger_file(host_vars, ledger_file, problems), problems)
     return {
         "model": None if problems else model,
         "errors": problems.messages(),
@@ -204,7 +213,8 @@ def _host_entry(
     bgp_peers: list[ExternalPeer],
 ) -> HostEntry:
     interface = host.interface
-    assert interface is not None  # hosts without an address are not modelled
+    if interface is None:  # hosts without an address are not modelled
+        raise ValueError(f"{host.name} has no address and cannot be modelled")
     block = allocation.blocks[host.name]
     addresses = allocation.addresses.get(host.name, {})
     return {

@@ -371,6 +371,6 @@ def peer_addresses(
     if "selector" in rule:
         addresses += sorted(
             {f"{w['ip']}/32" for w in workloads if selector_matches(rule["selector"], w["labels"])},
-            key=lambda a: ipaddress.IPv4Network(a),
+            key=ipaddress.IPv4Network,
         )
     return addresses

@@ -16,13 +16,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ansible_collections.calico.network.plugins.plugin_utils.ledger import read_ledger
 from ansible_collections.calico.network.plugins.plugin_utils.policy import read_policy_settings
 from ansible_collections.calico.network.plugins.plugin_utils.pools import Pool, read_pools
 from ansible_collections.calico.network.plugins.plugin_utils.problems import FLEET, Problems
 from ansible_collections.calico.network.plugins.plugin_utils.values import (
     is_unset,
     kind_of,
-    mapping,
     read_as,
     read_bool,
     read_int,
@@ -66,6 +66,7 @@ FLEET_VARIABLES = (
     "calico_bgp_password",
     "calico_mesh_warn_hosts",
     "calico_ipam_ledger",
+    "calico_ipam_release",
     "calico_policies",
     "calico_default_profile",
     "calico_bfd",
@@ -106,6 +107,9 @@ class FleetSpec:
     ledger_blocks: dict[str, str]
     ledger_addresses: dict[str, dict[str, str]]
     hosts: list[HostSpec]
+    # Hosts whose ledger entries the operator released in this run (calico_ipam_release), each
+    # with the block the ledger recorded (None: nothing was recorded).
+    ledger_released: dict[str, str | None] = field(default_factory=dict)
     policy: dict[str, Any] = field(default_factory=dict)
     bgp: dict[str, Any] = field(default_factory=dict)
 
@@ -116,7 +120,9 @@ def read_fleet(hostvars: Mapping[str, Mapping[str, Any]], problems: Problems) ->
         check_host_name(name, problems)
     fleet = _fleet_values(hostvars, problems)
     hosts = [_read_host(name, values, problems) for name, values in hostvars.items()]
-    blocks, addresses = _read_ledger(fleet.get("calico_ipam_ledger"), problems)
+    ledger = read_ledger(
+        fleet.get("calico_ipam_ledger"), fleet.get("calico_ipam_release"), problems
+    )
     return FleetSpec(
         pools=read_pools(fleet.get("calico_pools"), problems),
         bgp_mode=_read_bgp_mode(
@@ -133,8 +139,9 @@ def read_fleet(hostvars: Mapping[str, Mapping[str, Any]], problems: Problems) ->
             (0, MAX_HOSTS),
             "a number of hosts",
         ),
-        ledger_blocks=blocks,
-        ledger_addresses=addresses,
+        ledger_blocks=ledger.blocks,
+        ledger_addresses=ledger.addresses,
+        ledger_released=ledger.released,
         hosts=hosts,
         policy=read_policy_settings(fleet, hostvars, problems),
         bgp=_read_bgp_liveness(fleet, problems),
@@ -155,35 +162,6 @@ def check_host_name(
         "starting with a letter or digit",
     )
     return False
-
-
-def _read_ledger(raw: Any, problems: Problems) -> tuple[dict[str, str], dict[str, dict[str, str]]]:
-    """The ledger's blocks and addresses; a ledger of another shape is reported, not used."""
-    fix = "delete the file group_vars/all/calico_ipam.yml; the next run writes a fresh ledger"
-    if is_unset(raw):
-        return {}, {}
-    blocks = mapping(raw).get("blocks") or {}
-    addresses = mapping(raw).get("addresses") or {}
-    shaped = (
-        isinstance(raw, Mapping)
-        and set(raw) <= {"blocks", "addresses"}
-        and isinstance(blocks, Mapping)
-        and isinstance(addresses, Mapping)
-        and all(isinstance(v, Mapping) or is_unset(v) for v in addresses.values())
-    )
-    if not shaped:
-        problems.error(
-            FLEET,
-            "calico_ipam_ledger",
-            "is not a ledger: it must map blocks to {host: block} and addresses to "
-            "{host: {workload: address}}",
-            fix,
-        )
-        return {}, {}
-    return (
-        {str(host): block for host, block in blocks.items()},
-        {str(host): {str(k): v for k, v in (a or {}).items()} for host, a in addresses.items()},
-    )
 
 
 def _read_bgp_liveness(fleet: Mapping[str, Any], problems: Problems) -> dict[str, Any]:

@@ -65,13 +65,13 @@ def test_adding_and_removing_hosts_never_moves_an_existing_block():
 
 def test_a_released_block_is_reused_by_the_next_new_host():
     model = build_model(fleet(3))
-    hosts = fleet(3, ledger=model["ledger"])
+    hosts = fleet(3, ledger=model["ledger"], calico_ipam_release=["h001"])
     del hosts["h001"]
-    # The ledger is fleet-wide (group_vars/all): the new host sees it too.
     hosts["zz"] = {
         "calico_ip": "10.9.9.9/24",
         "calico_pools": POOLS,
         "calico_ipam_ledger": model["ledger"],
+        "calico_ipam_release": ["h001"],
     }
     assert blocks(build_model(hosts))["zz"] == "172.17.1.0/24"
 
