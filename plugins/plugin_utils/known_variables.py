@@ -64,6 +64,7 @@ ROLE_SETTINGS: dict[str, tuple[str, tuple[str, ...]]] = {
     "calico_host": ("dict", ()),
     "calico_ipam_ledger_file": ("path", ()),
     "calico_ipam_ledger_write": ("bool", ()),
+    "calico_ipam_release": ("list", ()),
     "calico_model_verify_plan": ("bool", ()),
     "calico_reset_workloads": ("bool", ()),
     "calico_tunnel_underlay_mtu": ("int", ()),
