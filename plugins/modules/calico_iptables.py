@@ -25,17 +25,20 @@ description:
   - The chain contents (policy, floating-IP DNAT, dispatch chains) are rendered by the caller. This
     module only owns the mechanics.
 author:
-  - calico-ansible developers
+  - calico-ansible developers (@calico-ansible)
 extends_documentation_fragment:
   - action_common_attributes
 attributes:
   check_mode:
+    description: Can run in check mode and report what would change without changing it.
     support: full
     details: Reads the current rules and computes the payloads, but runs no C(iptables-restore).
   diff_mode:
+    description: Shows what changed (or would change in check mode) with --diff.
     support: full
     details: Before and after are the managed lines of every table, in C(iptables-save) form.
   platform:
+    description: Target OS/families that can be operated against.
     platforms: linux
 options:
   tables:
@@ -236,7 +239,7 @@ def _iptables_version(runner: AnsibleRunner) -> str:
     binary = runner.which("iptables")
     if not binary:
         return ""
-    rc, out, _ = runner.attempt([binary, "--version"])
+    rc, out, _err = runner.attempt([binary, "--version"])
     return out.strip() if rc == 0 else ""
 
 
@@ -266,8 +269,8 @@ def _detect_backend(module: AnsibleModule, runner: AnsibleRunner, requested: str
         reason = "requested" if requested != "auto" else f"only {name} binaries found"
         return Backend(name, save, restore, reason, runner.read([save]))
     listed: dict[str, str | None] = {}
-    for name, (save, _) in found.items():
-        rc, out, _ = runner.attempt([save])
+    for name, (save, _restore) in found.items():
+        rc, out, _err = runner.attempt([save])
         listed[name] = out if rc == 0 else None
     # A backend that cannot even be listed has no rules anyone relies on.
     name, reason = choose_backend(listed["legacy"] or "", listed["nft"] or "", version_text)
