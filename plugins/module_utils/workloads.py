@@ -33,6 +33,11 @@ NAME_PATTERN = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\Z")
 WORKLOAD_MAC = "ee:ee:ee:ee:ee:ee"
 GATEWAY = "169.254.1.1"
 PEER = "eth0"
+# Devices the kernel itself puts in every network namespace once a tunnel module is loaded
+# (tunl0 with ipip, on every IPIP host): they do not make a namespace someone else's.
+KERNEL_FALLBACK_DEVICES = frozenset(
+    {"tunl0", "gre0", "gretap0", "erspan0", "sit0", "ip6tnl0", "ip6gre0", "ip_vti0", "ip6_vti0"}
+)
 MIN_MTU = 68
 MAX_MTU = 65535
 
@@ -473,8 +478,9 @@ def _plan_workload(plan: Plan, workload: Workload, state: HostState) -> None:
 
 
 def provably_ours(inside: NetnsState | None, link: Link) -> bool:
-    """A namespace holding nothing but ``lo`` and the ``eth0`` peer of ``link``."""
-    if inside is None or set(inside.links) != {"lo", PEER}:
+    """A namespace holding nothing but ``lo``, the ``eth0`` peer of ``link`` and the kernel's
+    fallback tunnel devices."""
+    if inside is None or set(inside.links) - KERNEL_FALLBACK_DEVICES != {"lo", PEER}:
         return False
     eth0 = inside.links[PEER]
     return eth0.kind == "veth" and eth0.index == link.peer_index

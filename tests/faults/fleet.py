@@ -137,6 +137,16 @@ class Fleet:
             raise AssertionError(f"{host}: `{script}` failed ({done.returncode}): {done.stderr}")
         return done.stdout
 
+    def start_sh(self, host: str, script: str) -> subprocess.Popen[str]:
+        """``sh`` in the background: the caller reads its stdout when it ends."""
+        return subprocess.Popen(
+            ["podman", "exec", host, "bash", "-c", script],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env(),
+        )
+
     def snapshot(self, host: str) -> str:
         return self.sh(host, SNAPSHOT)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -20,7 +21,7 @@ import yaml
 
 from ansible_collections.calico.network.plugins.plugin_utils.spec import GRACEFUL_RESTART_TIME
 from tests.catalog.catalog import load_case, outcome_from_report
-from tests.faults.fleet import INVENTORY, Fleet, catalog_inventory, rename_hosts, wait_for
+from tests.faults.fleet import INVENTORY, Fleet, catalog_inventory, env, rename_hosts, wait_for
 
 # Catalog cases replayed against the real hosts through site.yml: fleet-wide and per-host
 # mistakes, in the pools, BGP, addresses and workloads.
@@ -35,6 +36,19 @@ CATALOG_SAMPLE = (
 FLEET_VARS = yaml.safe_load((INVENTORY / "group_vars" / "all" / "calico.yml").read_text())
 BFD = bool(FLEET_VARS.get("calico_bfd", False))
 RESTART_TIME = FLEET_VARS.get("calico_bgp_graceful_restart_time", GRACEFUL_RESTART_TIME[BFD])
+# docs/operations.md ("Restarts, dead hosts and BFD") says that with BFD a silent peer is
+# noticed within 100 ms x 5 = 0.5 s and its routes go once the graceful-restart time has passed,
+# and prints 6.21 s measured on the CI machine. Timed to the SIGKILL inside each peer, this
+# test measured 3.42 s on one peer and 6.2-6.4 s on the others: most withdrawals wait the
+# restart time twice, which the docs' 0.5 s + RESTART_TIME does not account for. So the bound
+# is 0.5 s + 2 x RESTART_TIME, plus a margin for what the docs' figure leaves out and this
+# measurement includes: BFD's last packet up to one 100 ms interval before the kill, BIRD's
+# event loop and the kernel route removal on a loaded 2-core machine, the watchers' 50 ms
+# polling. Failover work should bring this down to BFD_DETECTION + RESTART_TIME: tighten here.
+BFD_DETECTION = 0.5
+RESTART_WAITS = 2
+WITHDRAWAL_MARGIN = 1.5
+WITHDRAWAL_BOUND = BFD_DETECTION + RESTART_WAITS * RESTART_TIME + WITHDRAWAL_MARGIN
 # Foreign state an operator or another tool owns; reset must leave it byte-identical.
 FOREIGN_SETUP = """
 set -e
@@ -202,18 +216,42 @@ def test_reset_removes_only_what_the_project_made(fleet: Fleet) -> None:
 
 def test_dead_host_is_withdrawn_and_named_in_the_recap(fleet: Fleet) -> None:
     dead, observer, other = fleet.hosts[-1], fleet.hosts[0], fleet.hosts[1]
+    peers = [host for host in fleet.hosts if host != dead]
     block = fleet.block(dead)
-    assert fleet.has_route(observer, block)
-    fleet.podman("kill", dead)  # no shutdown: peers learn of it only by silence
-    took = wait_for(
-        f"{observer} withdrawing {block}", lambda: not fleet.has_route(observer, block), 300
-    )
-    print(
-        f"\n{dead} died: {observer} withdrew its block {block} after {took:.2f} s "
-        f"(BFD {'on' if BFD else 'off'}, graceful-restart time {RESTART_TIME} s)"
-    )
+    assert all(fleet.has_route(peer, block) for peer in peers)
+    # One watcher per peer, inside the peer: it prints the wall clock (shared with this machine)
+    # the moment the block's route is gone, so no `podman exec` round trip is in the figure.
+    watchers = {
+        peer: fleet.start_sh(
+            peer,
+            f"echo watching; while ip -4 route show {block} proto bird | grep -q .; "
+            "do sleep 0.05; done; date +%s.%N",
+        )
+        for peer in peers
+    }
+    for peer, watcher in watchers.items():  # `podman exec` can take seconds to start under load
+        assert watcher.stdout is not None
+        assert watcher.stdout.readline().strip() == "watching", peer
+    # SIGKILL to the container's PID 1 from here, timed to the signal: no shutdown, so the
+    # peers learn of it only by silence (podman's own kill could take seconds under load).
+    init = subprocess.run(
+        ["podman", "inspect", "--format", "{{.State.Pid}}", dead],
+        capture_output=True, text=True, env=env(), check=True,
+    ).stdout  # fmt: skip
+    killed = time.time()
+    os.kill(int(init), signal.SIGKILL)
+    took = {}
+    for peer, watcher in watchers.items():
+        stdout, _ = watcher.communicate(timeout=300)
+        took[peer] = float(stdout.strip()) - killed
+        print(
+            f"\n{dead} died: {peer} withdrew its block {block} after {took[peer]:.2f} s "
+            f"(BFD {'on' if BFD else 'off'}, graceful-restart time {RESTART_TIME} s, "
+            f"bound {WITHDRAWAL_BOUND:.1f} s)"
+        )
     if BFD:  # without BFD the silence lasts the hold time, then the graceful-restart time
-        assert took < GRACEFUL_RESTART_TIME[False]
+        slow = {peer: t for peer, t in took.items() if t > WITHDRAWAL_BOUND}
+        assert not slow, f"withdrawn later than the bound {WITHDRAWAL_BOUND:.1f} s: {slow}"
     run = fleet.playbook("site.yml")
     assert run.returncode != 0
     assert run.recap[dead]["unreachable"] + run.recap[dead]["failed"] > 0

@@ -9,7 +9,10 @@ h3's block directly over eth0 and h2's block through the tunnel:
 * VXLAN: ``<h2 block> via <h2 tunnel address> dev vxlan.calico proto 80 onlink``;
 * IPIP: the seed's ``<h2 block> via 192.168.200.101 dev tunl0 proto bird onlink``. This needs a
   kernel that can create tunl0; where it cannot (this project's CI kernel has no
-  CONFIG_NET_IPIP) the test is skipped and says so in the pytest output.
+  CONFIG_NET_IPIP) the test is skipped and says so in the pytest output. `make integration`
+  runs these tests again inside a User-mode Linux kernel (lab/uml.py), which has ipip: there
+  they prove the seed's route shape, the tunnel MTU on the wire and an IPIP <-> VXLAN switch
+  that leaves nothing stale.
 
 Needs root, util-linux, iproute2, iputils-ping and bird2; without them the tests fail with the
 reason. Nothing outside the sandbox changes; BIRD processes are killed at the end.
@@ -62,21 +65,25 @@ def kernel_can_create(kind: str) -> tuple[bool, str]:
     return tunnel.can_create(SubprocessRunner(), kind)
 
 
+def fleet_model(encapsulation: str) -> dict:
+    pools = [
+        {
+            "cidr": "172.17.0.0/16",
+            "block_size": 24,
+            "encapsulation": encapsulation,
+            "encapsulation_mode": "CrossSubnet",
+        }
+    ]
+    return build_model({h: {**v, "calico_pools": pools} for h, v in HOSTS.items()})
+
+
 class Fleet(sandbox.Sandbox):
     """The sandbox, its host namespaces and their BIRDs."""
 
     def __init__(self, workdir: Path, encapsulation: str) -> None:
         self.workdir = workdir
         self.runs = 0
-        pools = [
-            {
-                "cidr": "172.17.0.0/16",
-                "block_size": 24,
-                "encapsulation": encapsulation,
-                "encapsulation_mode": "CrossSubnet",
-            }
-        ]
-        self.model = build_model({h: {**v, "calico_pools": pools} for h, v in HOSTS.items()})
+        self.model = fleet_model(encapsulation)
         super().__init__(lifetime=900)
         self.birds: list[Path] = []
 
@@ -146,7 +153,7 @@ class Fleet(sandbox.Sandbox):
             },
         )
 
-    def bird(self, host: str) -> None:
+    def bird_config(self, host: str) -> Path:
         me = host_slice(self.model, host)
         secrets = self.workdir / f"{host}-secrets.conf"
         secrets.write_text("")
@@ -158,6 +165,14 @@ class Fleet(sandbox.Sandbox):
                 "log syslog", f'log "{self.workdir / host}.log"'
             )
         )
+        return config
+
+    def birdc(self, host: str, *command: str) -> str:
+        control = str(self.workdir / f"{host}.ctl")
+        return self.run("ip", "netns", "exec", host, "birdc", "-s", control, *command).stdout
+
+    def bird(self, host: str) -> None:
+        config = self.bird_config(host)
         pidfile = self.workdir / f"{host}.pid"
         self.birds.append(pidfile)
         self.run(
@@ -170,8 +185,28 @@ class Fleet(sandbox.Sandbox):
         mtu = {host: self.tunnel(host, "devices")["workload_mtu"] for host in HOSTS}
         for host in HOSTS:
             self.bird(host)
+        self.converge_rest(mtu)
+        return mtu
+
+    def switch(self, encapsulation: str) -> dict[str, int]:
+        """Re-converge the running fleet with the pool's encapsulation changed: new devices,
+        BIRD reconfigured (sessions stay up), then what the calico_tunnel handler does when tunl0
+        changed (``birdc reload in all``), then routes and workloads."""
+        self.model = fleet_model(encapsulation)
+        devices = {host: self.tunnel(host, "devices") for host in HOSTS}
         for host in HOSTS:
-            self.tunnel(host, "all")
+            self.bird_config(host)
+            self.birdc(host, "configure")
+            if devices[host]["tunl0_changed"]:
+                self.birdc(host, "reload", "in", "all")
+        mtu = {host: result["workload_mtu"] for host, result in devices.items()}
+        self.converge_rest(mtu)
+        return mtu
+
+    def converge_rest(self, mtu: dict[str, int]) -> None:
+        for host in HOSTS:
+            if self.tunnel(host, "all")["tunl0_changed"]:
+                self.birdc(host, "reload", "in", "all")
             me = host_slice(self.model, host)
             workloads = [
                 {"name": w["name"], "ip": w["ip"], "interface": w["interface"]}
@@ -188,7 +223,6 @@ class Fleet(sandbox.Sandbox):
                 },
             )
             assert {w["mtu"] for w in wired["workloads"]} == {mtu[host]}, wired
-        return mtu
 
     def routes(self, host: str) -> list[str]:
         out = self.run("ip", "-n", host, "-4", "route", "show").stdout
@@ -201,6 +235,23 @@ class Fleet(sandbox.Sandbox):
             if all(line in routes for line in expected) or time.monotonic() > deadline:
                 return routes
             time.sleep(1)
+
+    def tunnel_state(self, host: str) -> dict[str, str]:
+        """What a mode switch could leave behind: tunnel devices, routes, permanent neighbours,
+        FDB entries and the workloads' MTU, as the kernel shows them."""
+
+        def show(*argv: str) -> str:
+            return self.run("ip", "netns", "exec", host, *argv, check=False).stdout.strip()
+
+        return {
+            "tunl0": show("ip", "-d", "-o", "link", "show", "tunl0"),
+            "tunl0 addresses": show("ip", "-o", "address", "show", "dev", "tunl0"),
+            "vxlan.calico": show("ip", "-d", "-o", "link", "show", "vxlan.calico"),
+            "routes": show("ip", "-4", "route", "show"),
+            "neighbours": show("ip", "neigh", "show", "nud", "permanent"),
+            "fdb": show("bridge", "fdb", "show", "dev", "vxlan.calico"),
+            "links": show("ip", "-o", "link", "show"),
+        }
 
     def ping(self, src: str, dst: str, *extra: str) -> subprocess.CompletedProcess:
         return self.run("ip", "netns", "exec", src, "ping", "-c1", "-W2", *extra, dst, check=False)
@@ -254,11 +305,26 @@ def converge_and_reach(fleet: Fleet, tunnelled: str, mtu: int) -> list[str]:
     return routes
 
 
-def test_ipip_cross_subnet_gives_the_seed_route_shape_and_reachability(fleet_for):
+def test_ipip_cross_subnet_gives_the_seed_route_shape_reachability_and_tunnel_mtu(fleet_for):
+    """The seed's route, as BIRD imports it through tunl0, and the tunnel MTU on the wire: the
+    largest don't-fragment ping that crosses is the tunnel MTU less 28 bytes (20 IP + 8 ICMP),
+    one byte more is refused. 1480 = the underlay's 1500 less IPIP's 20."""
     fleet = fleet_for("ipip")
     block = blocks(fleet)["h2"]
+    seed = f"{block} via 192.168.200.101 dev tunl0 proto bird onlink"
 
-    converge_and_reach(fleet, f"{block} via 192.168.200.101 dev tunl0 proto bird onlink", 1480)
+    routes = converge_and_reach(fleet, seed, 1480)
+
+    print(f"h1's route to h2's block, as BIRD imported it: {routes[routes.index(seed)]}")
+    tunl0 = fleet.run("ip", "-n", "h1", "-j", "link", "show", "tunl0").stdout
+    assert json.loads(tunl0)[0]["mtu"] == 1480
+    target = workload_ip(fleet, "h2")
+    fits = fleet.ping("w1", target, "-M", "do", "-s", str(1480 - 28))
+    oversized = fleet.ping("w1", target, "-M", "do", "-s", str(1480 - 28 + 1))
+    assert fits.returncode == 0, fits.stdout + fits.stderr
+    assert oversized.returncode != 0, oversized.stdout
+    assert "message too long" in (oversized.stdout + oversized.stderr).lower()
+    print(f"IPIP tunnel MTU 1480: DF ping -s {1480 - 28} crosses, -s {1480 - 27} refused")
 
 
 def test_vxlan_cross_subnet_routes_off_subnet_blocks_through_vxlan_calico(fleet_for):
@@ -275,3 +341,30 @@ def test_vxlan_cross_subnet_routes_off_subnet_blocks_through_vxlan_calico(fleet_
     assert oversized.returncode != 0
     assert "message too long" in (oversized.stdout + oversized.stderr).lower()
     assert fleet.tunnel("h1", "all")["changed"] is False  # idempotent on the real kernel
+
+
+def test_ipip_vxlan_mode_switch_leaves_nothing_stale(fleet_for):
+    """IPIP -> VXLAN -> IPIP on the running fleet: each mode has its own route shape and
+    reachability, and the return to IPIP restores the first state exactly."""
+    fleet = fleet_for("ipip")
+    block = blocks(fleet)["h2"]
+    ipip_route = f"{block} via 192.168.200.101 dev tunl0 proto bird onlink"
+    vxlan_route = f"{block} via {block.split('/')[0]} dev vxlan.calico proto 80 onlink"
+    converge_and_reach(fleet, ipip_route, 1480)
+    first = {host: fleet.tunnel_state(host) for host in HOSTS}
+
+    assert fleet.switch("vxlan") == {"h1": 1450, "h2": 1450, "h3": 1450}
+    routes = fleet.wait_for_routes("h1", [vxlan_route])
+    assert vxlan_route in routes, routes
+    assert not [r for r in routes if "tunl0" in r], routes
+    assert not fleet.run("ip", "-n", "h1", "-o", "address", "show", "dev", "tunl0").stdout
+    assert fleet.ping("w1", workload_ip(fleet, "h2")).returncode == 0
+
+    assert fleet.switch("ipip") == {"h1": 1480, "h2": 1480, "h3": 1480}
+    routes = fleet.wait_for_routes("h1", [ipip_route])
+    assert ipip_route in routes, routes
+    assert fleet.ping("w1", workload_ip(fleet, "h2")).returncode == 0
+    last = {host: fleet.tunnel_state(host) for host in HOSTS}
+    for host in HOSTS:
+        for key, value in first[host].items():
+            assert last[host][key] == value, f"{host} {key}: {value!r} became {last[host][key]!r}"

@@ -140,6 +140,9 @@ def test_namespace_with_only_lo_and_the_peer_is_provably_ours():
 
     assert provably_ours(inside, link)
     assert not provably_ours(None, link)
+    # The kernel's own tunl0, in every namespace once ipip is loaded, changes nothing.
+    inside.links["tunl0"] = Link(name="tunl0", index=2, kind="ipip")
+    assert provably_ours(inside, link)
     inside.links["eth1"] = Link(name="eth1", index=3, kind="veth")
     assert not provably_ours(inside, link)
 
