@@ -445,6 +445,8 @@ def test_changed_ip_adds_the_new_address_before_removing_the_old_one_and_moves_t
         "ip route replace 172.17.0.9/32 dev cali1234567890a scope link",
         "ip -n web-1 addr add 172.17.0.9/32 dev eth0",
         "ip -n web-1 addr del 172.17.0.1/32 dev eth0",
+        "conntrack -D -f ipv4 --orig-src 172.17.0.1",
+        "conntrack -D -f ipv4 --reply-src 172.17.0.1",
     ]
 
 
