@@ -91,3 +91,4 @@ test: lint unit integration molecule faults ## Everything CI runs
 bench: venv ## Benchmarks (print times and ratios)
 	$(BIN)/python bench/bench_model.py
 	$(BIN)/python bench/bench_iptables.py
+	$(BIN)/python bench/bench_node.py
