@@ -115,10 +115,13 @@ def _section(data: Mapping[str, Any], key: str, where: str = "") -> Mapping[str,
     return value
 
 
+KINDS = {str: "a string", int: "an integer", bool: "true or false", list: "a list"}
+
+
 def _typed(data: Mapping[str, Any], key: str, kind: type, where: str) -> Any:
     value = data.get(key)
     if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-        raise DesiredStateError(f"{where}.{key} is missing or not a {kind.__name__}")
+        raise DesiredStateError(f"{where}.{key} is missing or not {KINDS[kind]}")
     return value
 
 
