@@ -136,6 +136,7 @@ class Agent:
         self.desired: Desired | None = None
         self.desired_state = "not read yet"
         self.generation = 0
+        self.reloads = 0  # reload cycles done: what `calico-node reload` waits for
         self.reconciles = 0
         self.errors = 0
         self.desired_errors = 0
@@ -190,6 +191,7 @@ class Agent:
         status = {
             "pid": os.getpid(),
             "generation": self.generation,
+            "reloads": self.reloads,
             "desired_state": self.desired_state,
             "last_reconcile": self.last.as_dict() if self.last else None,
         }
@@ -261,6 +263,7 @@ class Agent:
             if self.reload_requested:
                 self.reload_requested = False
                 notify("RELOADING=1")
+                self.reloads += 1  # published by the cycle, after it read the file
                 self.cycle("reload")
                 notify("READY=1", f"STATUS={self.summary()}")
             else:
@@ -370,13 +373,15 @@ def gather(runner: Runner, desired_path: str, state_dir: str) -> dict[str, Any]:
 
 
 def reload(pid: int, state_dir: str, timeout: float = RELOAD_TIMEOUT) -> int:
-    """SIGHUP the agent, then wait until it published the reconcile that followed."""
+    """SIGHUP the agent, then wait until it published the reload cycle that followed (a resync
+    already running when the signal came does not count: it may have read the old file)."""
     before = read_status_file(state_dir) or {}
+    done = before.get("reloads", 0) if before.get("pid") == pid else 0
     os.kill(pid, signal.SIGHUP)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         now = read_status_file(state_dir) or {}
-        if now.get("pid") == pid and now.get("generation", 0) > before.get("generation", 0):
+        if now.get("pid") == pid and now.get("reloads", 0) > done:
             return 0
         time.sleep(0.05)
     log(ERR, f"reload: the agent (pid {pid}) did not finish a reconcile within {timeout:.0f} s")

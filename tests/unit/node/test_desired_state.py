@@ -7,6 +7,9 @@ state in a temporary file, and read what it logged, published and wrote.
 from __future__ import annotations
 
 import json
+import os
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -171,3 +174,28 @@ def test_a_repair_is_logged_counted_and_published(tmp_path, capsys):
     assert 'calico_node_repairs_total{kind="workloads"} 1\n' in metrics
     assert "calico_node_workloads 2\n" in metrics
     assert not list(tmp_path.glob("*.tmp"))  # written beside, then renamed
+
+
+def test_reload_waits_for_a_reload_cycle_not_a_resync_already_running(tmp_path, monkeypatch):
+    """``calico-node reload`` (ExecReload) returns after the agent published a reload cycle."""
+    status = tmp_path / node_agent.STATUS_FILE
+    pid = os.getpid()
+    status.write_text(json.dumps({"pid": pid, "generation": 7, "reloads": 2}))
+    published = []
+
+    def agent_gets_sighup(_pid, _signal):
+        # A resync that was already running publishes first: not enough for the client.
+        status.write_text(json.dumps({"pid": pid, "generation": 8, "reloads": 2}))
+        published.append(threading.Timer(0.3, lambda: status.write_text(
+            json.dumps({"pid": pid, "generation": 9, "reloads": 3})
+        )))  # fmt: skip
+        published[0].start()
+
+    monkeypatch.setattr(node_agent.os, "kill", agent_gets_sighup)
+    started = time.monotonic()
+    assert node_agent.reload(pid, str(tmp_path), timeout=10) == 0
+    assert time.monotonic() - started >= 0.3  # it waited for the reload cycle
+    published[0].join()
+
+    monkeypatch.setattr(node_agent.os, "kill", lambda _pid, _signal: None)
+    assert node_agent.reload(pid + 1, str(tmp_path), timeout=0.2) == 1  # another agent: times out
