@@ -35,11 +35,11 @@ deps: ## Install the machine packages the lab needs (podman, runc, debootstrap)
 	$(PYTHON) lab/lab.py deps
 
 .PHONY: lab
-lab: deps venv ## Build the podman lab from INVENTORY, converge it and verify it
-	$(PYTHON) lab/lab.py up -i $(INVENTORY)
-	encapsulation=$$($(PYTHON) lab/lab_encap.py) && \
-	  $(PLAYBOOK) playbooks/site.yml -e lab_encapsulation=$$encapsulation && \
-	  $(PLAYBOOK) playbooks/verify.yml -e lab_encapsulation=$$encapsulation && \
+lab: deps venv ## Build the podman lab from INVENTORY (MIRROR=Debian URL on non-Debian machines), converge, verify
+	$(PYTHON) lab/lab.py up -i $(INVENTORY) $(if $(MIRROR),--mirror $(MIRROR))
+	encapsulation=$$($(PYTHON) lab/lab_encap.py --record $(INVENTORY)) && \
+	  $(PLAYBOOK) playbooks/site.yml && \
+	  $(PLAYBOOK) playbooks/verify.yml && \
 	  echo "lab: cross-subnet encapsulation: $$encapsulation"
 
 .PHONY: lab-down
@@ -55,12 +55,22 @@ dry-run: venv ## Show what site.yml would change on INVENTORY (--check --diff), 
 	$(PLAYBOOK) playbooks/site.yml --check --diff
 
 .PHONY: lint
-lint: venv ## yamllint, ansible-lint (production profile), ruff, generated docs current
+lint: venv ## yamllint, ansible-lint, ruff, Python 3.9 on hosts (vermin), docs and changelog current
 	$(BIN)/yamllint --strict .
 	$(BIN)/ansible-lint --profile production
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/vermin --target=3.9- --violations --no-tips --eval-annotations plugins/modules plugins/module_utils
 	$(BIN)/python tools/variables_doc.py --check
+	$(BIN)/antsibull-changelog lint
+
+.PHONY: sanity
+sanity: venv ## ansible-test sanity on the built collection (no container, no host but PyPI)
+	tools/sanity.sh
+
+.PHONY: consumer
+consumer: venv ## Build the tarball, install it, run it from a separate consumer project
+	$(BIN)/pytest -s tests/consumer
 
 .PHONY: docs
 docs: venv ## Regenerate docs/variables.md (and the known-variable list) from the argument specs
@@ -85,7 +95,7 @@ faults: deps venv ## Fault tests on a podman fleet: bad input, restarts, kills, 
 	$(BIN)/pytest -s tests/faults
 
 .PHONY: test
-test: lint unit integration molecule faults ## Everything CI runs
+test: lint unit integration molecule faults sanity consumer ## Everything CI runs
 
 .PHONY: bench
 bench: venv ## Benchmarks (print times and ratios)

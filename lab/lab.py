@@ -41,6 +41,7 @@ from lab_image import (
     pick_mirror,
 )
 from lab_inventory import hosts_from_inventory
+from lab_machine import INOTIFY_KEY, forward_drop_warning, inotify_raise
 from lab_plan import (
     LABEL,
     LABEL_INVENTORY,
@@ -166,11 +167,31 @@ def cmd_deps(_: argparse.Namespace) -> None:
     missing = missing_packages(DEPS)
     if not missing:
         print(f"deps: all present ({' '.join(DEPS)})")
-        return
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    print(f"deps: installing {' '.join(missing)}")
-    run(["apt-get", "update"], env=env)
-    run(["apt-get", "install", "-y", "--no-install-recommends", *missing], env=env)
+    else:
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        print(f"deps: installing {' '.join(missing)}")
+        run(["apt-get", "update"], env=env)
+        run(["apt-get", "install", "-y", "--no-install-recommends", *missing], env=env)
+    raise_inotify_instances()
+    warn_forward_drop()
+
+
+def raise_inotify_instances() -> None:
+    """Enough inotify instances for the lab's systemd containers (lab_machine.py says why)."""
+    path = Path("/proc/sys") / INOTIFY_KEY.replace(".", "/")
+    current = int(path.read_text())
+    wanted = inotify_raise(current)
+    if wanted is not None:
+        run(["sysctl", "-q", "-w", f"{INOTIFY_KEY}={wanted}"])
+        print(f"deps: raised {INOTIFY_KEY} from {current} to {wanted} (until the next boot)")
+
+
+def warn_forward_drop() -> None:
+    rules = run(["iptables", "-S", "FORWARD"], check=False).stdout
+    bridged = Path("/proc/sys/net/bridge/bridge-nf-call-iptables")
+    warning = forward_drop_warning(rules, bridged.read_text() if bridged.exists() else "0")
+    if warning:
+        print(f"deps: WARNING: {warning}", file=sys.stderr)
 
 
 # --- image -----------------------------------------------------------------------------------
@@ -495,7 +516,11 @@ def parser() -> argparse.ArgumentParser:
     up = sub.add_parser("up", help="bring up the lab for an inventory (idempotent)")
     up.add_argument("-i", "--inventory", required=True)
     for cmd in (image, up):
-        cmd.add_argument("--mirror", help="Debian mirror URL (default: the machine's apt source)")
+        cmd.add_argument(
+            "--mirror",
+            default=os.environ.get("LAB_DEBIAN_MIRROR") or None,
+            help="Debian mirror URL (default: $LAB_DEBIAN_MIRROR, else the machine's apt source)",
+        )
     image.set_defaults(func=cmd_image)
     up.set_defaults(func=cmd_up)
     for name, func, text in (

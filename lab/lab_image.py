@@ -96,15 +96,35 @@ def _deb822_fields(stanza: str) -> dict[str, str]:
     return fields
 
 
+# Debian's release names and aliases (a suite of another distribution, such as Ubuntu's
+# "noble", must never be taken for a Debian mirror: debootstrap would build the wrong system).
+DEBIAN_SUITES = frozenset(
+    {
+        "buster", "bullseye", "bookworm", "trixie", "forky", "duke", "sid",
+        "oldoldstable", "oldstable", "stable", "testing", "unstable",
+    }
+)  # fmt: skip
+MIRROR_FIX = (
+    "pass the URL of a Debian mirror: `make lab MIRROR=URL`, `lab.py up|image --mirror URL` "
+    "or LAB_DEBIAN_MIRROR=URL"
+)
+
+
 def pick_mirror(entries: Sequence[tuple[str, list[str]]], suite: str = IMAGE_SUITE) -> str:
-    """The machine's own Debian mirror: a source for `suite`, else one for any main suite."""
+    """The machine's own Debian mirror: a source for `suite`, else one for another Debian suite.
+
+    Only Debian suites count: on Ubuntu (or any other distribution) the apt sources name that
+    distribution's archive, and the answer is a clear error asking for a mirror instead.
+    """
     for uri, suites in entries:
         if suite in suites:
             return uri.rstrip("/")
     for uri, suites in entries:
-        if any(re.fullmatch(r"[a-z]+", s) for s in suites):
+        if any(s.split("-")[0] in DEBIAN_SUITES for s in suites):
             return uri.rstrip("/")
+    named = sorted({s for _, suites in entries for s in suites})
     raise LabError(
-        f"no Debian mirror found in the apt sources for {suite!r}; pass --mirror URL "
-        "(the URL apt uses for Debian)"
+        f"no Debian mirror found in the apt sources for {suite!r}"
+        + (f" (they name {', '.join(named)}: not Debian)" if named else "")
+        + f"; {MIRROR_FIX}"
     )

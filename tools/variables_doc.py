@@ -158,10 +158,39 @@ def render_doc(specs: Mapping[str, Mapping[str, Any]]) -> str:
     return "".join(parts)
 
 
+def variable_types(
+    specs: Mapping[str, Mapping[str, Any]],
+) -> dict[str, tuple[str, tuple[str, ...]]]:
+    """``{variable: (type, choices)}`` of the roles' settings (not the inventory entry point's
+    variables, which the network model reads itself), for the model's check of their values."""
+    inventory = {
+        name
+        for entry_points in specs.values()
+        for name in ((entry_points.get(INVENTORY_ENTRY) or {}).get("options") or {})
+    }
+    types: dict[str, tuple[str, tuple[str, ...]]] = {}
+    for entry_points in specs.values():
+        for spec in entry_points.values():
+            for name, option in (spec.get("options") or {}).items():
+                if name not in inventory:
+                    choices = tuple(str(c) for c in option.get("choices") or ())
+                    types.setdefault(name, (str(option.get("type", "str")), choices))
+    return dict(sorted(types.items()))
+
+
 def render_known(specs: Mapping[str, Mapping[str, Any]]) -> str:
     lines = [KNOWN_HEADER]
     lines.extend(f'        "{name}",\n' for name in variable_names(specs))
     lines.append("    }\n)\n")
+    lines.append(
+        "\n# The roles' settings (not the inventory variables, which the network model reads\n"
+        "# itself): type and choices, so the model checks them before any role runs.\n"
+        "ROLE_SETTINGS: dict[str, tuple[str, tuple[str, ...]]] = {\n"
+    )
+    for name, (kind, choices) in variable_types(specs).items():
+        listed = ", ".join(f'"{c}"' for c in choices) + ("," if len(choices) == 1 else "")
+        lines.append(f'    "{name}": ("{kind}", ({listed})),\n')
+    lines.append("}\n")
     return "".join(lines)
 
 

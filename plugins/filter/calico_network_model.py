@@ -6,6 +6,7 @@ from typing import Any
 
 from ansible.utils.display import Display
 
+from ansible_collections.calico.network.plugins.plugin_utils.ledger import LedgerFile
 from ansible_collections.calico.network.plugins.plugin_utils.model import build, calico_vars
 from ansible_collections.calico.network.plugins.plugin_utils.shapes import ModelResult
 
@@ -20,7 +21,8 @@ description:
     IPAM ledger (C(calico_ipam_ledger)).
   - Never fails on a bad inventory - it returns every problem, one message per problem naming the
     host, the variable and the fix, so a playbook can print them all at once; the model is then
-    null.
+    null. A variable Ansible cannot read (it refers to an undefined variable, or it is vaulted
+    and no vault password was given) is one of these problems too.
   - At verbosity 2 (C(-vv)) it says each time it builds a model, so a run shows that it builds
     one.
 options:
@@ -33,6 +35,16 @@ options:
     type: list
     elements: str
     required: true
+  ledger_text:
+    description:
+      - The text of the IPAM ledger file (C(calico_ipam_ledger_file)); empty when there is none.
+        When given, its C(calico_ipam_ledger) replaces the hosts' variable of that name.
+    type: str
+    default: ""
+  ledger_file:
+    description: The ledger file's path, for messages about it.
+    type: str
+    default: ""
 """
 
 EXAMPLES = r"""
@@ -93,7 +105,10 @@ _value:
           description: The fleet's TCP-MD5 keys by the name BIRD's secrets file gives them.
           type: dict
         ledger:
-          description: What to write back as C(calico_ipam_ledger) (C(blocks), C(addresses)).
+          description:
+            - What to write back as C(calico_ipam_ledger) - C(version), C(blocks),
+              C(addresses), including the entries of hosts missing from this run until they
+              are released (C(calico_ipam_release)).
           type: dict
         racks:
           description:
@@ -117,9 +132,12 @@ _value:
 display = Display()
 
 
-def calico_network_model(hostvars: Any, hosts: list[str]) -> ModelResult:
-    fleet = list(hosts)
-    result = build(calico_vars(hostvars, fleet))
+def calico_network_model(
+    hostvars: Any, hosts: list[str], ledger_text: str = "", ledger_file: str = ""
+) -> ModelResult:
+    fleet = [str(host) for host in hosts]
+    ledger = LedgerFile(path=ledger_file, text=ledger_text) if ledger_text else None
+    result = build(calico_vars(hostvars, fleet), ledger)
     display.vv(
         f"calico_network_model: built the model of {len(fleet)} hosts "
         f"({len(result['errors'])} errors, {len(result['warnings'])} warnings)"

@@ -156,7 +156,7 @@ def parse_save(text: str) -> dict[str, TableState]:
         elif line.startswith(":"):
             current.chains.setdefault(line[1:].split()[0], [])
         elif line.startswith("-A "):
-            _, chain, *rest = line.split(" ", 2)
+            chain, *rest = line.split(" ", 2)[1:]
             spec = rest[0] if rest else ""
             current.chains.setdefault(chain, []).append(SavedRule(chain, spec, rule_id_of(spec)))
     return tables

@@ -46,7 +46,7 @@ def iptables_version(runner: Runner) -> str:
     binary = runner.which("iptables")
     if not binary:
         return ""
-    rc, out, _ = runner.attempt([binary, "--version"])
+    rc, out, _err = runner.attempt([binary, "--version"])
     return out.strip() if rc == 0 else ""
 
 
@@ -78,8 +78,8 @@ def detect_backend(runner: Runner, requested: str) -> Backend:
         reason = "requested" if requested != "auto" else f"only {name} binaries found"
         return Backend(name, save, restore, reason, runner.read([save]))
     listed: dict[str, str | None] = {}
-    for name, (save, _) in found.items():
-        rc, out, _ = runner.attempt([save])
+    for name, (save, _restore) in found.items():
+        rc, out, _err = runner.attempt([save])
         listed[name] = out if rc == 0 else None
     # A backend that cannot even be listed has no rules anyone relies on.
     name, reason = choose_backend(listed["legacy"] or "", listed["nft"] or "", version_text)

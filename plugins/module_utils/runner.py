@@ -120,7 +120,12 @@ class SubprocessRunner(Runner):
     def execute(self, argv: Sequence[str], data: str | None) -> Result:
         try:
             done = subprocess.run(
-                list(argv), input=data, capture_output=True, text=True, timeout=self.timeout
+                list(argv),
+                input=data,
+                capture_output=True,
+                text=True,
+                timeout=self.timeout,
+                check=False,  # the caller reads the return code
             )
         except OSError as error:
             return 127, "", str(error)

@@ -25,11 +25,11 @@ from ansible_collections.calico.network.plugins.module_utils.iproute import (
     Route,
 )
 
-INTERFACE_PATTERN = re.compile(r"^cali[0-9a-f]{11}$")
+INTERFACE_PATTERN = re.compile(r"^cali[0-9a-f]{11}\Z")
 # A workload's name names its network namespace and appears in interface hashes and chain names,
 # so it is a DNS label: safe as a file name under /run/netns and in shell output. The model's
 # validation (plugin_utils/spec.py) and this module share the rule.
-NAME_PATTERN = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+NAME_PATTERN = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\Z")
 WORKLOAD_MAC = "ee:ee:ee:ee:ee:ee"
 GATEWAY = "169.254.1.1"
 PEER = "eth0"
@@ -184,7 +184,7 @@ def namespaces_to_read(desired: list[Workload], state: HostState, prune: bool) -
 
 
 def sysctl_keys(interface: str) -> list[str]:
-    return [path.format(interface) for path, _, _ in SYSCTLS]
+    return [path.format(interface) for path, _value, _name in SYSCTLS]
 
 
 # --------------------------------------------------------------------------- planning
@@ -373,7 +373,7 @@ def _recreate(plan: Plan, workload: Workload, state: HostState) -> list[str]:
         f"peer name {PEER} mtu {mtu} netns {workload.name}",
         host_route_line(workload),
     ]
-    plan.sysctls += [(path.format(workload.interface), value) for path, value, _ in SYSCTLS]
+    plan.sysctls += [(path.format(workload.interface), value) for path, value, _name in SYSCTLS]
     lines = []
     lo = inside.links.get("lo") if inside else None
     if lo is None or not lo.up:

@@ -25,17 +25,20 @@ description:
   - The chain contents (policy, floating-IP DNAT, dispatch chains) are rendered by the caller. This
     module only owns the mechanics.
 author:
-  - calico-ansible developers
+  - calico-ansible developers (@calico-ansible)
 extends_documentation_fragment:
   - action_common_attributes
 attributes:
   check_mode:
+    description: Can run in check mode and report what would change without changing it.
     support: full
     details: Reads the current rules and computes the payloads, but runs no C(iptables-restore).
   diff_mode:
+    description: Shows what changed (or would change in check mode) with --diff.
     support: full
     details: Before and after are the managed lines of every table, in C(iptables-save) form.
   platform:
+    description: Target OS/families that can be operated against.
     platforms: linux
 options:
   tables:

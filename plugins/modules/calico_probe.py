@@ -3,16 +3,12 @@
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any
-
-from ansible.module_utils.basic import AnsibleModule
-
 DOCUMENTATION = r"""
 module: calico_probe
 short_description: Probe reachability from workload network namespaces
 version_added: "0.1.0"
-author: calico-ansible developers
+author:
+  - calico-ansible developers (@calico-ansible)
 description:
   - Runs C(ping) or a TCP connect (C(nc -z)) from inside workload network namespaces, many at
     once, and reports which probes got an answer. Read-only; it never changes the host, so it
@@ -50,8 +46,10 @@ options:
     default: 16
 attributes:
   check_mode:
+    description: Can run in check mode and report what would change without changing it.
     support: full
   diff_mode:
+    description: Shows what changed (or would change in check mode) with --diff.
     support: none
 """
 
@@ -72,6 +70,12 @@ results:
   sample: [{netns: web-1, dst_ip: 172.17.1.1, kind: ping, port: null, ok: true}]
 """
 
+# Ansible's convention: imports follow the documentation (ansible-test validate-modules).
+from concurrent.futures import ThreadPoolExecutor  # noqa: E402
+from typing import Any  # noqa: E402
+
+from ansible.module_utils.basic import AnsibleModule  # noqa: E402
+
 
 def probe_command(probe: dict[str, Any], timeout: int) -> list[str]:
     inside = ["ip", "netns", "exec", probe["netns"]]
@@ -85,7 +89,7 @@ def run_probes(module: AnsibleModule) -> list[dict[str, Any]]:
     probes = module.params["probes"]
 
     def run(probe: dict[str, Any]) -> dict[str, Any]:
-        rc, _, _ = module.run_command(probe_command(probe, timeout))
+        rc = module.run_command(probe_command(probe, timeout))[0]
         return {**probe, "ok": rc == 0}
 
     with ThreadPoolExecutor(max_workers=max(1, module.params["parallel"])) as pool:

@@ -28,7 +28,7 @@ description:
   - With O(state=absent) nothing is wanted - C(vxlan.calico) is deleted (its routes, neighbour
     and FDB entries go with it) and C(tunl0) is stripped, as a reset does.
 author:
-  - calico-ansible developers
+  - calico-ansible developers (@calico-ansible)
 options:
   state:
     description:
@@ -104,8 +104,10 @@ options:
         default: []
 attributes:
   check_mode:
+    description: Can run in check mode and report what would change without changing it.
     support: full
   diff_mode:
+    description: Shows what changed (or would change in check mode) with --diff.
     support: full
     details: One line per device, address, route, neighbour and FDB entry the module owns.
 """

@@ -34,7 +34,7 @@ description:
     (fails) rather than replace a foreign route to a workload address or a foreign C(eth0) in a
     workload namespace.
 author:
-  - calico-ansible developers
+  - calico-ansible developers (@calico-ansible)
 options:
   state:
     description:
@@ -108,8 +108,10 @@ options:
     default: true
 attributes:
   check_mode:
+    description: Can run in check mode and report what would change without changing it.
     support: full
   diff_mode:
+    description: Shows what changed (or would change in check mode) with --diff.
     support: full
     details:
       - One sorted line per workload (C(NAME ns=NS if=IF ip=IP/32 mtu=MTU)); observed lines carry

@@ -142,7 +142,7 @@ def _advertised(host: Mapping[str, Any]) -> list[str]:
     floating = [
         f"{ip}/32" for workload in host["workloads"] for ip in workload.get("floating_ips", [])
     ]
-    return [*host["blocks"], *sorted(floating, key=lambda p: ipaddress.IPv4Network(p))]
+    return [*host["blocks"], *sorted(floating, key=ipaddress.IPv4Network)]
 
 
 def _modes(pools: Iterable[Mapping[str, Any]], encapsulation: str) -> dict[str, list[str]]:

@@ -1,9 +1,12 @@
 """Stable IP address management: per-host blocks from pools, workload addresses from blocks.
 
-Stability comes from the ledger (``calico_ipam_ledger``, written beside the inventory after each
-run): an allocation recorded there is kept as long as its host or workload exists, so adding or
-removing a host never moves anybody else's block. New hosts and workloads take the lowest free
-block or address, in sorted name order, which makes a first run deterministic too.
+Stability comes from the ledger (``calico_ipam_ledger``, read back and checked by ledger.py):
+a host's block stays recorded, and reserved, until the operator releases it
+(``calico_ipam_release``), even while the host is missing from the run's fleet, so adding or
+removing a host never moves anybody else's block and a departed host's block never goes to a
+new host while the old one may still announce it. A workload's address is kept as long as the
+workload exists on its host. New hosts and workloads take the lowest free block or address, in
+sorted name order, which makes a first run deterministic too.
 
 The first address of every block is the host's own (Calico puts its tunnel address there), so
 workloads are numbered from the second address on.
@@ -15,8 +18,13 @@ import ipaddress
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from ansible_collections.calico.network.plugins.plugin_utils.ledger import (
+    LEDGER_VERSION,
+    RELEASE,
+)
 from ansible_collections.calico.network.plugins.plugin_utils.pools import Pool
 from ansible_collections.calico.network.plugins.plugin_utils.problems import FLEET, Problems
+from ansible_collections.calico.network.plugins.plugin_utils.shapes import Ledger
 from ansible_collections.calico.network.plugins.plugin_utils.spec import FleetSpec, HostSpec
 
 Network = ipaddress.IPv4Network
@@ -27,25 +35,94 @@ Address = ipaddress.IPv4Address
 class Allocation:
     blocks: dict[str, Network]
     addresses: dict[str, dict[str, Address]]
+    # Entries of hosts missing from this run's fleet, kept as the ledger recorded them.
+    kept_blocks: dict[str, str]
+    kept_addresses: dict[str, dict[str, str]]
 
 
 def allocate(fleet: FleetSpec, problems: Problems) -> Allocation:
-    blocks = allocate_blocks(fleet, problems)
+    kept = departed_blocks(fleet, problems)
+    report_releases(fleet, problems)
+    blocks = allocate_blocks(fleet, problems, kept)
     addresses = {
         host.name: allocate_addresses(host, blocks[host.name], fleet, problems)
         for host in fleet.hosts
         if host.name in blocks
     }
-    return Allocation(blocks=blocks, addresses=addresses)
+    return Allocation(
+        blocks=blocks,
+        addresses=addresses,
+        kept_blocks={host: fleet.ledger_blocks[host] for host in kept},
+        kept_addresses={
+            host: recorded
+            for host, recorded in fleet.ledger_addresses.items()
+            if host not in _names(fleet)
+        },
+    )
+
+
+def _names(fleet: FleetSpec) -> set[str]:
+    return {host.name for host in fleet.hosts}
+
+
+def departed_blocks(fleet: FleetSpec, problems: Problems) -> dict[str, Network]:
+    """The recorded blocks of hosts missing from this run: kept and reserved, with a warning."""
+    present = _names(fleet)
+    kept: dict[str, Network] = {}
+    for host, raw in sorted(fleet.ledger_blocks.items()):
+        if host in present:
+            continue
+        try:
+            kept[host] = ipaddress.IPv4Network(raw, strict=True)
+        except ValueError:
+            problems.error(
+                host,
+                "calico_ipam_ledger",
+                f"records {raw!r}, which is not a block (the host is not in this fleet)",
+                f'release the entry: -e \'{{"{RELEASE}": ["{host}"]}}\'',
+            )
+    if kept:
+        listed = ", ".join(f"{host} ({block})" for host, block in kept.items())
+        names = ", ".join(f'"{host}"' for host in kept)
+        problems.warn(
+            FLEET,
+            "calico_ipam_ledger",
+            f"keeps the blocks of hosts that are not in this run's fleet: {listed}; no other "
+            "host gets them",
+            f"nothing while they are away; once they left for good, release them with "
+            f"-e '{{\"{RELEASE}\": [{names}]}}' (docs/operations.md)",
+        )
+    return kept
+
+
+def report_releases(fleet: FleetSpec, problems: Problems) -> None:
+    """Say what each name in ``calico_ipam_release`` did: releases are deliberate, and rare."""
+    present = _names(fleet)
+    for host, block in fleet.ledger_released.items():
+        if block is None:
+            message, fix = "the ledger records nothing for it", "check the host's name"
+        elif host in present:
+            message = f"releases its block {block}: the host gets its pin or the lowest free block"
+            fix = "run without calico_ipam_release next time, so the new block stays"
+        else:
+            message = f"releases its block {block} and its workload addresses for other hosts"
+            fix = "make sure the host no longer runs BIRD, or its routes will compete"
+        problems.warn(host, RELEASE, message, fix)
 
 
 def pool_of(network: Network, pools: list[Pool]) -> Pool | None:
     return next((pool for pool in pools if network.subnet_of(pool.cidr)), None)
 
 
-def allocate_blocks(fleet: FleetSpec, problems: Problems) -> dict[str, Network]:
-    """One block per host: pinned first, then recorded in the ledger, then the lowest free one."""
-    taken: dict[Network, str] = {}
+def allocate_blocks(
+    fleet: FleetSpec, problems: Problems, kept: dict[str, Network] | None = None
+) -> dict[str, Network]:
+    """One block per host: pinned first, then recorded in the ledger, then the lowest free one.
+
+    ``kept`` are the blocks of hosts missing from this run: nobody else may take them.
+    """
+    kept = kept or {}
+    taken: dict[Network, str] = {block: host for host, block in kept.items()}
     blocks: dict[str, Network] = {}
     hosts = sorted(fleet.hosts, key=lambda h: h.name)
     for pinned_pass in (True, False):
@@ -54,23 +131,26 @@ def allocate_blocks(fleet: FleetSpec, problems: Problems) -> dict[str, Network]:
                 continue
             block = _requested_block(host, fleet, problems)
             if block is not None:
-                _claim(host, block, taken, blocks, problems)
+                _claim(host, block, taken, blocks, problems, set(kept))
     free = _free_blocks(fleet.pools, taken)
+    left_out: list[str] = []
     for host in hosts:
         if host.name in blocks or _has_request(host, fleet):
             continue
         block = next(free, None)
         if block is None:
-            if fleet.pools:  # without a valid pool, the pool's own error says it all
-                problems.error(
-                    host.name,
-                    "calico_pools",
-                    f"no free block is left for this host ({len(taken)} blocks in use)",
-                    "add a pool, enlarge a pool, or use a smaller block_size",
-                )
+            left_out.append(host.name)
             continue
         taken[block] = host.name
         blocks[host.name] = block
+    if left_out and fleet.pools:  # without a valid pool, the pool's own error says it all
+        problems.error(
+            FLEET,
+            "calico_pools",
+            f"the pools are exhausted: no free block is left for {len(left_out)} host(s) "
+            f"({_some(left_out)}; {len(taken)} blocks in use)",
+            "add a pool, enlarge a pool, or use a larger block_size (smaller blocks)",
+        )
     return blocks
 
 
@@ -80,13 +160,23 @@ def _claim(
     taken: dict[Network, str],
     blocks: dict[str, Network],
     problems: Problems,
+    departed: set[str],
 ) -> None:
     owner = taken.get(block)
     if owner is None:
         taken[block] = host.name
         blocks[host.name] = block
         return
-    if host.block is not None:
+    if owner in departed:
+        variable = "calico_block" if host.block is not None else "calico_ipam_ledger"
+        problems.error(
+            host.name,
+            variable,
+            f"block {block} is recorded in the ledger for {owner}, which is not in this fleet",
+            f"if {owner} left for good, release its block with "
+            f"""-e '{{"{RELEASE}": ["{owner}"]}}'; otherwise choose another block""",
+        )
+    elif host.block is not None:
         problems.error(
             host.name,
             "calico_block",
@@ -98,8 +188,8 @@ def _claim(
             host.name,
             "calico_ipam_ledger",
             f"the ledger records block {block}, which {owner} pins",
-            f"pin {owner} elsewhere, or delete {host.name}'s entry under "
-            "calico_ipam_ledger.blocks to move it",
+            f"pin {owner} elsewhere, or release {host.name}'s entry with "
+            f"""-e '{{"{RELEASE}": ["{host.name}"]}}' to move it""",
         )
 
 
@@ -116,8 +206,8 @@ def _requested_block(host: HostSpec, fleet: FleetSpec, problems: Problems) -> Ne
             host.name,
             "calico_block",
             f"the pin {host.block} disagrees with the ledger, which records {recorded}",
-            "move the host deliberately: delete its entry under calico_ipam_ledger.blocks, "
-            "or pin the recorded block",
+            "move the host deliberately: in the run that changes the pin, release its entry "
+            f"""with -e '{{"{RELEASE}": ["{host.name}"]}}', or pin the recorded block""",
         )
         return None
     return _checked_block(host.name, "calico_block", host.block, fleet.pools, problems)
@@ -196,18 +286,28 @@ def allocate_addresses(
         else:
             taken[address] = workload.name
     free = (block.network_address + offset for offset in range(1, block.num_addresses))
+    left_out: list[str] = []
     for name in pending:  # inventory order: the first workload listed gets the first address
         address = next((a for a in free if a not in taken), None)
         if address is None:
-            problems.error(
-                host.name,
-                "calico_workloads",
-                f"the block {block} has no free address left for workload {name}",
-                "use a larger block (smaller block_size) or fewer workloads on this host",
-            )
+            left_out.append(name)
             continue
         taken[address] = name
+    if left_out:  # one message for the block, not one per workload
+        problems.error(
+            host.name,
+            "calico_workloads",
+            f"the block {block} has no free address left for {len(left_out)} workload(s) "
+            f"({_some(left_out)})",
+            "use a larger block (smaller block_size) or fewer workloads on this host",
+        )
     return {name: address for address, name in taken.items()}
+
+
+def _some(names: list[str], most: int = 5) -> str:
+    """The first few names and how many more."""
+    rest = len(names) - most
+    return ", ".join(names[:most]) + (f" and {rest} more" if rest > 0 else "")
 
 
 def _claim_pinned(
@@ -260,29 +360,19 @@ def _usable(address: Address, block: Network, reserved: Address) -> bool:
     return address in block and address != reserved
 
 
-def ledger(allocation: Allocation) -> dict[str, dict[str, object]]:
-    """The ledger to write back: every allocation of this run, in stable order."""
-    return {
-        "blocks": {host: str(block) for host, block in sorted(allocation.blocks.items())},
-        "addresses": {
-            host: {name: str(addr) for name, addr in sorted(addresses.items())}
-            for host, addresses in sorted(allocation.addresses.items())
-            if addresses
-        },
+def ledger(allocation: Allocation) -> Ledger:
+    """The ledger to write back: this run's allocations and the kept ones, in stable order."""
+    blocks = {host: str(block) for host, block in allocation.blocks.items()}
+    addresses = {
+        host: {name: str(addr) for name, addr in sorted(recorded.items())}
+        for host, recorded in allocation.addresses.items()
+        if recorded
     }
-
-
-def check_pools_against_hosts(fleet: FleetSpec, problems: Problems) -> None:
-    """A pool that overlaps an underlay subnet would route containers over hosts' own links."""
-    for host in fleet.hosts:
-        if host.interface is None:
-            continue
-        for pool in fleet.pools:
-            if pool.cidr.overlaps(host.interface.network):
-                problems.error(
-                    FLEET,
-                    "calico_pools",
-                    f"pool {pool.cidr} overlaps {host.name}'s subnet {host.interface.network} "
-                    f"(calico_ip)",
-                    "choose a pool that no host subnet touches",
-                )
+    blocks.update(allocation.kept_blocks)
+    kept = allocation.kept_addresses
+    addresses.update({host: dict(sorted(a.items())) for host, a in kept.items() if a})
+    return {
+        "version": LEDGER_VERSION,
+        "blocks": dict(sorted(blocks.items())),
+        "addresses": dict(sorted(addresses.items())),
+    }

@@ -31,6 +31,7 @@ KNOWN_VARIABLES = frozenset(
         "calico_ipam_ledger",
         "calico_ipam_ledger_file",
         "calico_ipam_ledger_write",
+        "calico_ipam_release",
         "calico_mesh_warn_hosts",
         "calico_model_verify_plan",
         "calico_node_metrics_port",
@@ -49,3 +50,30 @@ KNOWN_VARIABLES = frozenset(
         "calico_workloads_prune",
     }
 )
+
+# The roles' settings (not the inventory variables, which the network model reads
+# itself): type and choices, so the model checks them before any role runs.
+ROLE_SETTINGS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "calico_bird_bfd_interval_ms": ("int", ()),
+    "calico_bird_bfd_multiplier": ("int", ()),
+    "calico_bird_config_path": ("path", ()),
+    "calico_bird_install": ("bool", ()),
+    "calico_bird_scan_time": ("int", ()),
+    "calico_bird_secrets_path": ("path", ()),
+    "calico_felix_anti_spoofing": ("str", ("auto", "rpfilter", "source")),
+    "calico_felix_backend": ("str", ("auto", "nft", "legacy")),
+    "calico_felix_insert_mode": ("str", ("insert", "append")),
+    "calico_fleet_group": ("str", ()),
+    "calico_host": ("dict", ()),
+    "calico_ipam_ledger_file": ("path", ()),
+    "calico_ipam_ledger_write": ("bool", ()),
+    "calico_ipam_release": ("list", ()),
+    "calico_model_verify_plan": ("bool", ()),
+    "calico_node_metrics_port": ("int", ()),
+    "calico_node_metrics_textfile": ("str", ()),
+    "calico_node_resync_interval": ("int", ()),
+    "calico_reset_workloads": ("bool", ()),
+    "calico_tunnel_underlay_mtu": ("int", ()),
+    "calico_workloads_mtu": ("int", ()),
+    "calico_workloads_prune": ("bool", ()),
+}

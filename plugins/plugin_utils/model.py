@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
-from collections.abc import Mapping
+from collections import Counter
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from ansible_collections.calico.network.plugins.plugin_utils import (
@@ -25,7 +26,12 @@ from ansible_collections.calico.network.plugins.plugin_utils import (
     racks,
     verify,
 )
+from ansible_collections.calico.network.plugins.plugin_utils.ledger import (
+    LedgerFile,
+    with_ledger_file,
+)
 from ansible_collections.calico.network.plugins.plugin_utils.policy import check_floating_ips
+from ansible_collections.calico.network.plugins.plugin_utils.pools import check_pools_against_hosts
 from ansible_collections.calico.network.plugins.plugin_utils.problems import (
     FLEET,
     InventoryError,
@@ -35,6 +41,7 @@ from ansible_collections.calico.network.plugins.plugin_utils.sessions import (
     MESH_PASSWORD,
     mesh_sessions,
 )
+from ansible_collections.calico.network.plugins.plugin_utils.settings import check_role_settings
 from ansible_collections.calico.network.plugins.plugin_utils.shapes import (
     ExternalPeer,
     FleetModel,
@@ -51,24 +58,65 @@ from ansible_collections.calico.network.plugins.plugin_utils.spec import (
 from ansible_collections.calico.network.plugins.plugin_utils.unknown_variables import (
     check_unknown_variables,
 )
+from ansible_collections.calico.network.plugins.plugin_utils.values import Unreadable, read_plain
 
 INTERFACE_PREFIX = "cali"
 MODEL_VERSION = 1
 
 
-def calico_vars(hostvars: Mapping[str, Any], hosts: list[str]) -> dict[str, dict[str, Any]]:
-    """Pick the ``calico_*`` variables of each host out of Ansible's (lazy) hostvars."""
+def calico_vars(
+    hostvars: Mapping[str, Any],
+    hosts: list[str],
+    read: Callable[[Mapping[str, Any], str], Any] = read_plain,
+) -> dict[str, dict[str, Any]]:
+    """Pick the ``calico_*`` variables of each host out of Ansible's (lazy) hostvars.
+
+    ``read`` gives one variable's value as plain data, or Unreadable for what Ansible cannot
+    template (an undefined variable, a vaulted value without its password).
+    """
     picked: dict[str, dict[str, Any]] = {}
     for host in hosts:
         values = hostvars[host]
-        picked[host] = {key: values[key] for key in values if key.startswith("calico_")}
+        picked[host] = {key: read(values, key) for key in values if key.startswith("calico_")}
     return racks.assign_rack_groups(picked, racks.rack_groups_from_inventory(hostvars))
 
 
-def build(host_vars: Mapping[str, Mapping[str, Any]]) -> ModelResult:
-    """The fleet model with every error and warning; the model is None while there are errors."""
+def report_unreadable(
+    host_vars: Mapping[str, Mapping[str, Any]], problems: Problems
+) -> dict[str, dict[str, Any]]:
+    """Report every variable Ansible could not read, and leave it out of the values.
+
+    Its other problems ("is not set", a fleet-wide value that differs) are the same root cause,
+    so they are silenced.
+    """
+    readable: dict[str, dict[str, Any]] = {}
+    for host, values in host_vars.items():
+        readable[host] = {}
+        for key, value in values.items():
+            if not isinstance(value, Unreadable):
+                readable[host][key] = value
+                continue
+            problems.error(
+                host,
+                key,
+                f"cannot be read: {value.reason}",
+                "define the variable it refers to, or give ansible-playbook the vault password "
+                "(--ask-vault-pass or --vault-password-file)",
+            )
+            problems.silence(host, key)
+            problems.silence(FLEET, key)
+    return readable
+
+
+def build(
+    host_vars: Mapping[str, Mapping[str, Any]], ledger_file: LedgerFile | None = None
+) -> ModelResult:
+    """The fleet model with every error and warning; the model is None while there are errors.
+
+    ``ledger_file``, the IPAM ledger file the role read, replaces ``calico_ipam_ledger``.
+    """
     problems = Problems()
-    model = _build(host_vars, problems)
+    model = _build(with_ledger_file(host_vars, ledger_file, problems), problems)
     return {
         "model": None if problems else model,
         "errors": problems.messages(),
@@ -93,16 +141,19 @@ def build_model(host_vars: Mapping[str, Mapping[str, Any]]) -> FleetModel:
 
 
 def _build(host_vars: Mapping[str, Mapping[str, Any]], problems: Problems) -> FleetModel:
+    problems.fleet = frozenset(host_vars)
+    host_vars = report_unreadable(host_vars, problems)
     fleet = read_fleet(host_vars, problems)
     _check_hosts(fleet, problems)
     rack_plan = racks.read_racks(host_vars, fleet, problems)
     reflectors = {name for rack in rack_plan.values() for name in rack.reflectors}
     external = peers.read_peers(host_vars, fleet, reflectors, problems)
-    ipam.check_pools_against_hosts(fleet, problems)
+    check_pools_against_hosts(fleet.pools, fleet.hosts, problems)
     encap.check_fleet(fleet.pools, fleet.hosts, problems)
     allocation = ipam.allocate(fleet, problems)
     _check_scale(fleet, problems)
     check_unknown_variables(host_vars, problems)
+    check_role_settings(host_vars, problems)
     modelled = [
         host
         for host in fleet.hosts
@@ -162,7 +213,8 @@ def _host_entry(
     bgp_peers: list[ExternalPeer],
 ) -> HostEntry:
     interface = host.interface
-    assert interface is not None  # hosts without an address are not modelled
+    if interface is None:  # hosts without an address are not modelled
+        raise ValueError(f"{host.name} has no address and cannot be modelled")
     block = allocation.blocks[host.name]
     addresses = allocation.addresses.get(host.name, {})
     return {
@@ -198,21 +250,24 @@ def interface_name(host: str, workload: str) -> str:
 
 
 def _check_hosts(fleet: FleetSpec, problems: Problems) -> None:
-    """Relations between hosts: unique addresses and router ids, one AS for a mesh."""
+    """Relations between hosts: unique addresses and router ids, one AS for a mesh.
+
+    A host without calico_router_id uses its address as its router id; a host that sets
+    calico_router_id to an id already in use is the one named, never the host it collides with.
+    """
+    hosts = sorted(fleet.hosts, key=lambda h: h.name)
     seen_ip: dict[ipaddress.IPv4Address, str] = {}
+    for host in hosts:
+        if host.interface is not None:
+            claim_unique(seen_ip, host.interface.ip, host.name, "calico_ip", "address", problems)
     seen_router_id: dict[ipaddress.IPv4Address, str] = {}
-    for host in sorted(fleet.hosts, key=lambda h: h.name):
-        if host.interface is None:
-            continue
-        duplicate = host.interface.ip in seen_ip
-        claim_unique(seen_ip, host.interface.ip, host.name, "calico_ip", "address", problems)
+    for host in hosts:  # a duplicate address is reported once, not again as a router id
+        if host.router_id is None and host.interface is not None:
+            seen_router_id.setdefault(host.interface.ip, host.name)
+    for host in hosts:
         if host.router_id is not None:
             claim_unique(
                 seen_router_id, host.router_id, host.name, "calico_router_id", "router id", problems
-            )
-        elif not duplicate:  # a duplicate address is reported once, not again as a router id
-            claim_unique(
-                seen_router_id, host.interface.ip, host.name, "calico_ip", "router id", problems
             )
     if fleet.bgp_mode == "mesh":
         _check_single_as(fleet, problems)
@@ -238,10 +293,11 @@ def claim_unique(
 
 
 def _check_single_as(fleet: FleetSpec, problems: Problems) -> None:
-    numbers = sorted({host.asn for host in fleet.hosts if host.asn is not None})
-    if len(numbers) <= 1:
+    """The AS most hosts have is the mesh's; the hosts with another one are named."""
+    counts = Counter(host.asn for host in fleet.hosts if host.asn is not None)
+    if len(counts) <= 1:
         return
-    first = numbers[0]
+    first = max(sorted(counts), key=lambda asn: counts[asn])
     for host in fleet.hosts:
         if host.asn is not None and host.asn != first:
             problems.error(

@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ansible_collections.calico.network.plugins.plugin_utils.problems import Problems
+from ansible_collections.calico.network.plugins.plugin_utils.racks import RACK_GROUPS
 from ansible_collections.calico.network.plugins.plugin_utils.sessions import bgp_session
 from ansible_collections.calico.network.plugins.plugin_utils.shapes import (
     BgpSession,
@@ -29,20 +30,26 @@ from ansible_collections.calico.network.plugins.plugin_utils.shapes import (
 from ansible_collections.calico.network.plugins.plugin_utils.spec import FleetSpec
 from ansible_collections.calico.network.plugins.plugin_utils.values import (
     check_keys,
+    is_unset,
+    kind_of,
     read_address,
     read_as,
     read_bool,
     read_int,
+    read_int_in,
     read_password,
+    shown,
+    special_address,
 )
 
 VARIABLE = "calico_bgp_peers"
 PEER_KEYS = ("name", "ip", "as", "password", "ttl_security", "multihop", "accept", "prefix_limit")
 # The protocol is Peer_<name> and the password define calico_password_peer_<name>: BIRD symbols.
-PEER_NAME = re.compile(r"^[A-Za-z0-9_]{1,32}$")
+PEER_NAME = re.compile(r"[A-Za-z0-9_]{1,32}")
 # BIRD's prefix patterns: exact, "+" (it and everything longer), or "{low,high}" lengths.
-PATTERN = re.compile(r"^\s*([0-9.]+/[0-9]+)\s*(\+|\{\s*([0-9]+)\s*,\s*([0-9]+)\s*\})?\s*$")
+PATTERN = re.compile(r" *([0-9.]+/[0-9]{1,2}) *(\+|\{ *([0-9]{1,2}) *, *([0-9]{1,2}) *\})? *")
 DEFAULT_PREFIX_LIMIT = 100
+MAX_PREFIX_LIMIT = 2**32 - 1  # BIRD's import limit is a 32-bit counter
 PASSWORD_PREFIX = "calico_password_peer_"
 
 
@@ -60,6 +67,7 @@ def read_peers(
     # A fleet- or rack-level list reaches every host as an equal copy: read it once, so its
     # problems are reported once (for the first host that has it), not once per host.
     read: dict[str, list[ExternalPeer]] = {}
+    lists: dict[str, str] = {}  # host -> the key of its list
     for name in sorted(host_vars):
         raw = host_vars[name].get(VARIABLE)
         if raw in (None, "", []):
@@ -67,7 +75,10 @@ def read_peers(
         if not isinstance(raw, list):
             problems.error(name, VARIABLE, "must be a list", "write a list of {name, ip, as}")
             continue
-        key = json.dumps(raw, sort_keys=True, default=str)
+        try:
+            key = json.dumps(raw, sort_keys=True, default=repr)
+        except (TypeError, ValueError):  # keys of mixed types cannot be sorted
+            key = repr(raw)
         if key not in read:
             peers = [
                 _read_peer(name, i, item, fleet, fleet_addresses, problems)
@@ -76,11 +87,42 @@ def read_peers(
             read[key] = [p for p in peers if p is not None]
             _check_unique(name, read[key], problems)
         valid = read[key]
+        lists[name] = key
         if fleet.bgp_mode == "route_reflector" and name not in reflectors:
             continue  # clients reach external routers through their reflectors
         if valid:
             result[name] = valid
+    if fleet.bgp_mode == "route_reflector":
+        _check_client_peers(host_vars, reflectors, lists, problems)
     return result
+
+
+def _check_client_peers(
+    host_vars: Mapping[str, Mapping[str, Any]],
+    reflectors: set[str],
+    lists: Mapping[str, str],
+    problems: Problems,
+) -> None:
+    """A client's own external peers would be silently ignored: only reflectors open sessions.
+
+    A client may carry the list its rack's reflectors have (set on the rack group or fleet);
+    a list that no reflector of its rack has is an error naming the client.
+    """
+    rack_of = {name: tuple(values.get(RACK_GROUPS) or ()) for name, values in host_vars.items()}
+    for name in sorted(lists):
+        if name in reflectors or len(rack_of[name]) != 1:
+            continue  # a host in no rack or in two is reported by racks.py
+        rack_reflectors = sorted(r for r in reflectors if rack_of[r] == rack_of[name])
+        if rack_reflectors and lists[name] not in {lists.get(r) for r in rack_reflectors}:
+            problems.error(
+                name,
+                VARIABLE,
+                "this host is a route-reflector client, so it opens no external session; only "
+                f"its rack's reflectors ({', '.join(rack_reflectors)}) do, and they do not "
+                "have these peers",
+                f"set calico_bgp_peers on the rack group {rack_of[name][0]} (its reflectors "
+                "open the sessions), or make this host a reflector",
+            )
 
 
 def _read_peer(
@@ -98,12 +140,12 @@ def _read_peer(
         )
         return None
     ok = check_keys(host, where, item, PEER_KEYS, problems)
-    name = str(item.get("name") or "")
-    if not PEER_NAME.match(name):
+    name = item.get("name")
+    if not isinstance(name, str) or not PEER_NAME.fullmatch(name):
         problems.error(
             host,
             f"{where}.name",
-            f"{name!r} cannot name a BIRD protocol" if name else "is not set",
+            "is not set" if is_unset(name) else f"{shown(name)} cannot name a BIRD protocol",
             "use 1-32 letters, digits or underscores, e.g. tor1",
         )
         ok = False
@@ -114,6 +156,8 @@ def _read_peer(
         problems,
         "write the router's address, e.g. 192.168.100.1",
     )
+    if ip is not None and not _usable_peer_address(host, f"{where}.ip", ip, fleet, problems):
+        ok = False
     if ip is not None and str(ip) in fleet_addresses:
         problems.error(
             host,
@@ -128,7 +172,7 @@ def _read_peer(
         f"{where}.as",
         item.get("as"),
         problems,
-        "use 1-4294967295 except 23456",
+        "use the router's AS number: 1-4294967294 except 23456 and 65535",
         number_fix="write a whole number",
     )
     password = read_password(host, f"{where}.password", item.get("password"), problems)
@@ -145,16 +189,14 @@ def _read_peer(
                 "use 1-255, or remove it for a direct session",
             )
             ok = False
-    limit = read_int(
+    limit = read_int_in(
         host,
         f"{where}.prefix_limit",
         item.get("prefix_limit", DEFAULT_PREFIX_LIMIT),
         problems,
-        "write a whole number",
+        (1, MAX_PREFIX_LIMIT),
+        "a number of routes",
     )
-    if limit is not None and limit < 1:
-        problems.error(host, f"{where}.prefix_limit", f"{limit} is not a limit", "use 1 or more")
-        ok = False
     accept = _read_accept(host, f"{where}.accept", item.get("accept"), fleet, problems)
     if not ok or ip is None or asn is None or limit is None or accept is None:
         return None
@@ -170,9 +212,30 @@ def _read_peer(
     }
 
 
+def _usable_peer_address(
+    host: str, where: str, ip: ipaddress.IPv4Address, fleet: FleetSpec, problems: Problems
+) -> bool:
+    """A router's address: unicast, and outside the pools (inside one, BIRD would route the
+    session's own packets to a workload)."""
+    reason = special_address(ip)
+    if reason:
+        problems.error(host, where, f"{ip} {reason}", "write the router's unicast address")
+        return False
+    pool = next((p.cidr for p in fleet.pools if ip in p.cidr), None)
+    if pool is not None:
+        problems.error(
+            host,
+            where,
+            f"{ip} lies inside the pool {pool}, which holds workload addresses only",
+            "write the router's underlay address, outside every pool",
+        )
+        return False
+    return True
+
+
 def parse_pattern(text: str) -> tuple[ipaddress.IPv4Network, int, int]:
     """``(network, low, high)`` of a BIRD prefix pattern; ValueError when it is not one."""
-    match = PATTERN.match(text)
+    match = PATTERN.fullmatch(text)
     if not match:
         raise ValueError("not a prefix pattern")
     network = ipaddress.IPv4Network(match.group(1), strict=True)
@@ -208,12 +271,14 @@ def _read_accept(
     patterns: list[str] = []
     for index, item in enumerate(raw):
         try:
-            network, low, high = parse_pattern(str(item))
+            if not isinstance(item, str):
+                raise ValueError(f"it is {kind_of(item)}")
+            network, low, high = parse_pattern(item)
         except ValueError as err:
             problems.error(
                 host,
                 f"{where}[{index}]",
-                f"{item!r} is not a prefix pattern ({err})",
+                f"{shown(item)} is not a prefix pattern ({err})",
                 "write PREFIX (exactly it), PREFIX+ (it and longer) or PREFIX{LOW,HIGH}, "
                 "e.g. 0.0.0.0/0 or 10.0.0.0/8{8,24}",
             )

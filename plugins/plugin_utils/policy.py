@@ -34,7 +34,14 @@ from ansible_collections.calico.network.plugins.plugin_utils.selector import (
     parse_selector,
     selector_matches,
 )
-from ansible_collections.calico.network.plugins.plugin_utils.values import check_keys, read_name
+from ansible_collections.calico.network.plugins.plugin_utils.values import (
+    check_keys,
+    finite_number,
+    kind_of,
+    read_name,
+    shown,
+    text_problem,
+)
 
 ACTIONS = ("allow", "deny", "log")
 PROTOCOLS = ("tcp", "udp", "icmp", "sctp")
@@ -42,11 +49,14 @@ PORT_PROTOCOLS = ("tcp", "udp", "sctp")
 PROFILES = ("fleet", "deny")
 ENDPOINT_TO_HOST_ACTIONS = ("ACCEPT", "DROP", "RETURN")
 DEFAULT_ORDER = 1000
+MAX_ORDER = 10**9
+CIDR_FIX = "write networks such as 10.0.0.0/8, or bare addresses"
 MAX_PORTS = 15  # the multiport match's limit
 POLICY_KEYS = {"name", "selector", "order", "ingress", "egress"}
 RULE_KEYS = {"action", "protocol", "ports", "selector", "cidr"}
 # A policy's name becomes part of a chain name and of shell-visible output.
-POLICY_NAME = re.compile(r"^[a-z0-9]([a-z0-9._-]{0,61}[a-z0-9])?$")
+POLICY_NAME = re.compile(r"[a-z0-9]([a-z0-9._-]{0,61}[a-z0-9])?")
+PORT = re.compile(r"[0-9]{1,5}")  # ASCII digits: str.isdigit() accepts fullwidth digits too
 
 
 def read_policy_settings(
@@ -56,13 +66,14 @@ def read_policy_settings(
 ) -> dict[str, Any]:
     """The model's ``policy`` entry: the policies in evaluation order and the defaults."""
     profile = fleet_values.get("calico_default_profile", "fleet")
-    if profile not in PROFILES:
+    if not isinstance(profile, str) or profile not in PROFILES:
         problems.error(
             FLEET,
             "calico_default_profile",
-            f"{profile!r} is not a profile",
+            f"{shown(profile)} is not a profile",
             f"use one of: {', '.join(PROFILES)}",
         )
+        profile = "fleet"
     policies = read_policies(fleet_values.get("calico_policies"), problems)
     return {
         "policies": sorted(policies, key=lambda p: (p["order"], p["name"])),
@@ -76,12 +87,12 @@ def read_policy_settings(
 
 def read_endpoint_to_host_action(host: str, values: Mapping[str, Any], problems: Problems) -> str:
     raw = values.get("calico_endpoint_to_host_action", "ACCEPT")
-    action = str(raw).upper()
+    action = raw.upper() if isinstance(raw, str) else None
     if action not in ENDPOINT_TO_HOST_ACTIONS:
         problems.error(
             host,
             "calico_endpoint_to_host_action",
-            f"{raw!r} is not an action",
+            f"{shown(raw)} is not an action",
             f"use one of: {', '.join(ENDPOINT_TO_HOST_ACTIONS)}",
         )
         return "ACCEPT"
@@ -137,8 +148,13 @@ def _read_policy(where: str, item: Any, problems: Problems) -> dict[str, Any] | 
     check_keys(FLEET, where, item, sorted(POLICY_KEYS), problems)
     selector = _read_selector(f"{where}.selector", item.get("selector", "all()"), problems)
     order = item.get("order", DEFAULT_ORDER)
-    if isinstance(order, bool) or not isinstance(order, (int, float)):
-        problems.error(FLEET, f"{where}.order", f"{order!r} is not a number", "write order: 100")
+    if not finite_number(order) or abs(order) > MAX_ORDER:
+        problems.error(
+            FLEET,
+            f"{where}.order",
+            f"{shown(order)} is not a number from -{MAX_ORDER} to {MAX_ORDER}",
+            "write order: 100",
+        )
         order = DEFAULT_ORDER
     directions = [d for d in ("ingress", "egress") if d in item] or ["ingress"]
     policy: dict[str, Any] = {"name": name, "selector": selector, "order": order}
@@ -158,7 +174,16 @@ def _read_policy(where: str, item: Any, problems: Problems) -> dict[str, Any] | 
 
 
 def _read_selector(where: str, raw: Any, problems: Problems) -> str:
-    text = str(raw).strip() if raw is not None else ""
+    if not isinstance(raw, str):
+        problems.error(
+            FLEET, where, f"{shown(raw)} is {kind_of(raw)}, not a selector", SELECTOR_HELP
+        )
+        return "all()"
+    reason = text_problem(raw.strip(), quotes=False)
+    if reason:
+        problems.error(FLEET, where, f"{shown(raw)} {reason}", SELECTOR_HELP)
+        return "all()"
+    text = raw.strip()
     try:
         parse_selector(text)
     except SelectorError as err:
@@ -172,27 +197,27 @@ def _read_rule(where: str, item: Any, problems: Problems) -> dict[str, Any] | No
         problems.error(FLEET, where, "must be a mapping", "write {action: allow, protocol: tcp}")
         return None
     check_keys(FLEET, where, item, sorted(RULE_KEYS), problems)
-    action = str(item.get("action", ""))
-    if action not in ACTIONS:
+    action = item.get("action", "")
+    if not isinstance(action, str) or action not in ACTIONS:
         problems.error(
             FLEET,
             f"{where}.action",
-            f"{action!r} is not an action",
+            f"{shown(action)} is not an action",
             f"use one of: {', '.join(ACTIONS)}",
         )
         return None
     rule: dict[str, Any] = {"action": action}
     protocol = item.get("protocol")
     if protocol is not None:
-        protocol = str(protocol).lower()
-        if protocol not in PROTOCOLS:
+        if not isinstance(protocol, str) or protocol.lower() not in PROTOCOLS:
             problems.error(
                 FLEET,
                 f"{where}.protocol",
-                f"{protocol!r} is not a protocol",
+                f"{shown(protocol)} is not a protocol",
                 f"use one of {', '.join(PROTOCOLS)}, or leave it out for any",
             )
             return None
+        protocol = protocol.lower()
         rule["protocol"] = protocol
     if "ports" in item:
         ports = _read_ports(where, item["ports"], protocol, problems)
@@ -228,15 +253,18 @@ def _read_ports(where: str, raw: Any, protocol: str | None, problems: Problems) 
         return None
     ports: list[str] = []
     for item in items:
-        text = str(item).strip()
-        bounds = text.split(":") if not isinstance(item, bool) else ["x"]
+        number = isinstance(item, int) and not isinstance(item, bool)
+        bounds = [str(item)] if number else item.split(":") if isinstance(item, str) else ["x"]
         if (
             len(bounds) > 2
-            or not all(b.isdigit() and 0 < int(b) < 65536 for b in bounds)
+            or not all(PORT.fullmatch(b) and 0 < int(b) < 65536 for b in bounds)
             or (len(bounds) == 2 and int(bounds[0]) >= int(bounds[1]))
         ):
             problems.error(
-                FLEET, f"{where}.ports", f"{item!r} is not a port (1-65535) or range lo:hi", fix
+                FLEET,
+                f"{where}.ports",
+                f"{shown(item)} is not a port (1-65535) or range lo:hi in ASCII digits",
+                fix,
             )
             return None
         ports.append(":".join(str(int(b)) for b in bounds))
@@ -244,16 +272,35 @@ def _read_ports(where: str, raw: Any, protocol: str | None, problems: Problems) 
 
 
 def _read_cidrs(where: str, raw: Any, problems: Problems) -> list[str] | None:
+    """A rule's peer networks, each written exactly: a network with host bits set is never
+    widened (10.50.7.20/8 is not 10.0.0.0/8); a bare address is its /32."""
     items = raw if isinstance(raw, list) else [raw]
+    if not items:
+        problems.error(FLEET, where, "is an empty list", "list networks such as 10.0.0.0/8")
+        return None
     cidrs = []
     for item in items:
-        try:
-            cidrs.append(str(ipaddress.IPv4Network(str(item), strict=False)))
-        except ValueError:
+        if not isinstance(item, str):
             problems.error(
-                FLEET, where, f"{item!r} is not an IPv4 network", "write e.g. 10.0.0.0/8"
+                FLEET, where, f"{shown(item)} is {kind_of(item)}, not a network", CIDR_FIX
             )
             return None
+        try:
+            network = ipaddress.IPv4Network(item, strict=False)
+        except ValueError:
+            problems.error(FLEET, where, f"{shown(item)} is not an IPv4 network", CIDR_FIX)
+            return None
+        address = item.split("/")[0]
+        if ipaddress.IPv4Address(address) != network.network_address:
+            problems.error(
+                FLEET,
+                where,
+                f"{item} has host bits set; it is not the network {network}",
+                f"write {network} if the whole network is meant, or {address}/32 for the one "
+                "address",
+            )
+            return None
+        cidrs.append(str(network))
     return cidrs
 
 
@@ -324,6 +371,6 @@ def peer_addresses(
     if "selector" in rule:
         addresses += sorted(
             {f"{w['ip']}/32" for w in workloads if selector_matches(rule["selector"], w["labels"])},
-            key=lambda a: ipaddress.IPv4Network(a),
+            key=ipaddress.IPv4Network,
         )
     return addresses

@@ -18,6 +18,7 @@ it is not an Ansible variable, so no inventory can set or collide with it.
 from __future__ import annotations
 
 import ipaddress
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,8 +31,13 @@ from ansible_collections.calico.network.plugins.plugin_utils.shapes import (
     HostEntry,
 )
 from ansible_collections.calico.network.plugins.plugin_utils.shapes import Rack as RackEntry
-from ansible_collections.calico.network.plugins.plugin_utils.spec import FleetSpec
-from ansible_collections.calico.network.plugins.plugin_utils.values import read_bool, read_password
+from ansible_collections.calico.network.plugins.plugin_utils.spec import FleetSpec, check_host_name
+from ansible_collections.calico.network.plugins.plugin_utils.values import (
+    is_unset,
+    read_bool,
+    read_password,
+    read_router_id,
+)
 
 RACKS_GROUP = "calico_racks"
 # Derived per host from the inventory's groups (no calico_ prefix: not a user variable).
@@ -39,6 +45,8 @@ RACK_GROUPS = "rack_groups"
 RACK_PASSWORD = "calico_password_rack"
 EBGP_PASSWORD = "calico_password_ebgp"
 MAX_REFLECTORS = 2
+# What only a route-reflector fleet reads: set in a mesh, it would be silently ignored.
+RACK_VARIABLES = ("calico_route_reflector", "calico_rr_cluster_id", "calico_rack_bgp_password")
 
 
 @dataclass
@@ -112,14 +120,17 @@ def read_racks(
         for name, values in host_vars.items()
     }
     if fleet.bgp_mode != "route_reflector":
-        for name, flag in reflector_flags.items():
-            if flag:
-                problems.warn(
-                    name,
-                    "calico_route_reflector",
-                    f"has no effect with calico_bgp_mode: {fleet.bgp_mode}",
-                    "set calico_bgp_mode: route_reflector to use route reflectors",
-                )
+        for name, values in host_vars.items():
+            for variable in RACK_VARIABLES:
+                flag = reflector_flags[name] if variable == "calico_route_reflector" else None
+                if flag or (flag is None and not is_unset(values.get(variable))):
+                    problems.warn(
+                        name,
+                        variable,
+                        f"has no effect with calico_bgp_mode: {fleet.bgp_mode}",
+                        "set calico_bgp_mode: route_reflector to use route reflectors, or "
+                        "remove it",
+                    )
         return {}
     specs = {host.name: host for host in fleet.hosts}
     racks: dict[str, Rack] = {}
@@ -141,6 +152,8 @@ def read_racks(
                 f"put it in exactly one child group of {RACKS_GROUP}",
             )
             continue
+        if not check_host_name(groups[0], problems, RACKS_GROUP, "rack group"):
+            continue
         rack = racks.setdefault(groups[0], Rack(groups[0]))
         rack.hosts.append(name)
         if reflector_flags[name]:
@@ -160,7 +173,9 @@ def _check_rack(
 ) -> None:
     numbers = {h: specs[h].asn for h in rack.hosts if h in specs and specs[h].asn is not None}
     if numbers:
-        rack.asn = numbers[rack.hosts[0]] if rack.hosts[0] in numbers else min(numbers.values())
+        # The AS most of the rack's hosts have is the rack's; the others are named.
+        counts = Counter(numbers.values())
+        rack.asn = max(sorted(counts), key=lambda asn: counts[asn])
         for host, asn in numbers.items():
             if asn != rack.asn:
                 problems.error(
@@ -191,17 +206,16 @@ def _check_rack(
             "route when it is down",
             "make a second host of the rack a reflector",
         )
-    rack.cluster_id = _rack_value(rack, host_vars, "calico_rr_cluster_id", problems)
-    if rack.cluster_id:
-        try:
-            rack.cluster_id = str(ipaddress.IPv4Address(rack.cluster_id))
-        except ValueError:
-            problems.error(
-                rack.name,
-                "calico_rr_cluster_id",
-                f"{rack.cluster_id!r} is not in IPv4 form",
-                "write a dotted quad such as 244.0.0.1, or remove it for the default",
-            )
+    raw_cluster_id = _rack_value(rack, host_vars, "calico_rr_cluster_id", problems)
+    if not is_unset(raw_cluster_id):
+        cluster_id = read_router_id(
+            rack.name,
+            "calico_rr_cluster_id",
+            raw_cluster_id,
+            problems,
+            "write a dotted quad such as 244.0.0.1, or remove it for the default",
+        )
+        rack.cluster_id = str(cluster_id) if cluster_id is not None else ""
     elif rack.asn is not None:
         # Stable and distinct per rack: racks have distinct AS numbers.
         rack.cluster_id = str(ipaddress.IPv4Address(rack.asn))
@@ -215,19 +229,30 @@ def _check_rack(
 
 def _rack_value(
     rack: Rack, host_vars: Mapping[str, Mapping[str, Any]], variable: str, problems: Problems
-) -> str:
-    """A rack-wide variable: every host of the rack must agree (set it on the rack group)."""
-    values = {h: host_vars[h].get(variable) for h in rack.hosts}
-    first = values[rack.hosts[0]]
-    for host, value in values.items():
-        if value != first:
-            problems.error(
-                host,
-                variable,
-                f"differs from the value on {rack.hosts[0]}; it is rack-wide",
-                f"set it once, on the rack group {rack.name}",
-            )
-    return "" if first in (None, "") else str(first)
+) -> Any:
+    """A rack-wide variable: every host of the rack must agree (set it on the rack group).
+
+    The value most of the rack's hosts have is the rack's (ties: unset, then the first host's);
+    the hosts with another value are named.
+    """
+    groups: dict[str, list[str]] = {}
+    values: dict[str, Any] = {}
+    for host in rack.hosts:
+        value = host_vars[host].get(variable)
+        key = "" if is_unset(value) else repr(value)
+        groups.setdefault(key, []).append(host)
+        values.setdefault(key, value)
+    winner = max(groups, key=lambda k: (len(groups[k]), k == ""))
+    for key, hosts in groups.items():
+        if key != winner:
+            for host in hosts:
+                problems.error(
+                    host,
+                    variable,
+                    f"differs from the value on {groups[winner][0]}; it is rack-wide",
+                    f"set it once, on the rack group {rack.name}",
+                )
+    return values[winner]
 
 
 def _check_distinct_as(racks: Mapping[str, Rack], problems: Problems) -> None:

@@ -12,21 +12,21 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 LABEL_KEY = r"[A-Za-z0-9]([A-Za-z0-9._/-]*[A-Za-z0-9])?"
-_VALUE = r"""(?:'([^']*)'|"([^"]*)")"""
+_VALUE = r"""(?:'([^'\\]*)'|"([^"\\]*)")"""
 SELECTOR_HELP = (
     "write terms joined by &&: all(), has(key), !has(key), key == 'v', key != 'v', "
     "key in {'a', 'b'}, key not in {'a', 'b'}"
 )
 _TERMS: list[tuple[str, re.Pattern[str]]] = [
-    ("all", re.compile(r"^all\(\)$")),
-    ("has", re.compile(r"^has\((" + LABEL_KEY + r")\)$")),
-    ("nothas", re.compile(r"^!\s*has\((" + LABEL_KEY + r")\)$")),
-    ("eq", re.compile(r"^(" + LABEL_KEY + r")\s*==\s*" + _VALUE + r"$")),
-    ("ne", re.compile(r"^(" + LABEL_KEY + r")\s*!=\s*" + _VALUE + r"$")),
-    ("in", re.compile(r"^(" + LABEL_KEY + r")\s+in\s*\{(.*)\}$")),
-    ("notin", re.compile(r"^(" + LABEL_KEY + r")\s+not\s+in\s*\{(.*)\}$")),
+    ("all", re.compile(r"all\(\)")),
+    ("has", re.compile(r"has\((" + LABEL_KEY + r")\)")),
+    ("nothas", re.compile(r"!\s*has\((" + LABEL_KEY + r")\)")),
+    ("eq", re.compile(r"(" + LABEL_KEY + r")\s*==\s*" + _VALUE)),
+    ("ne", re.compile(r"(" + LABEL_KEY + r")\s*!=\s*" + _VALUE)),
+    ("in", re.compile(r"(" + LABEL_KEY + r")\s+in\s*\{(.*)\}")),
+    ("notin", re.compile(r"(" + LABEL_KEY + r")\s+not\s+in\s*\{(.*)\}")),
 ]
-_SET_ITEM = re.compile(r"^\s*" + _VALUE + r"\s*$")
+_SET_ITEM = re.compile(r"\s*" + _VALUE + r"\s*")
 
 
 class SelectorError(ValueError):
@@ -64,7 +64,7 @@ def parse_selector(text: str) -> tuple[Term, ...]:
 
 def _parse_term(raw: str, whole: str) -> Term:
     for kind, pattern in _TERMS:
-        match = pattern.match(raw)
+        match = pattern.fullmatch(raw)
         if not match:
             continue
         if kind == "all":
@@ -78,7 +78,7 @@ def _parse_term(raw: str, whole: str) -> Term:
         items = [i for i in match.group(3).split(",") if i.strip()]
         values = []
         for item in items:
-            one = _SET_ITEM.match(item)
+            one = _SET_ITEM.fullmatch(item)
             if not one:
                 raise SelectorError(f"{whole!r}: {item.strip()!r} in a set must be quoted")
             values.append(one.group(1) if one.group(1) is not None else one.group(2))

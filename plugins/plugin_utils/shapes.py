@@ -110,6 +110,7 @@ class BgpSettings(TypedDict):
 
 
 class Ledger(TypedDict):
+    version: int  # ledger.LEDGER_VERSION
     blocks: dict[str, str]
     addresses: dict[str, dict[str, str]]
 

@@ -45,7 +45,7 @@ def _rule_matches(
 
 
 def _port_in(port: int, spec: str) -> bool:
-    low, _, high = spec.partition(":")
+    low, _sep, high = spec.partition(":")
     return int(low) <= port <= int(high or low)
 
 

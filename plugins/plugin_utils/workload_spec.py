@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -12,11 +13,19 @@ from ansible_collections.calico.network.plugins.plugin_utils.problems import Pro
 from ansible_collections.calico.network.plugins.plugin_utils.values import (
     check_keys,
     is_unset,
+    kind_of,
     read_address,
     read_name,
+    shown,
 )
 
 WORKLOAD_KEYS = ("name", "ip", "labels", "floating_ips")
+# Kubernetes' label syntax, which Calico's selectors use: a name (and a value) of at most 63
+# characters, and a key's optional prefix, a DNS subdomain of at most 253.
+LABEL_NAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?")
+LABEL_VALUE = re.compile(r"([A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?)?")
+LABEL_PREFIX = re.compile(r"[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*")
+MAX_LABEL_PREFIX = 253
 
 
 @dataclass(frozen=True)
@@ -96,12 +105,49 @@ def _read_workload_ip(
 
 
 def _read_labels(host: str, where: str, raw: Any, problems: Problems) -> dict[str, str]:
+    """Labels by Kubernetes' (and Calico's) syntax: values are strings, never lists or numbers."""
     if is_unset(raw):
         return {}
     if not isinstance(raw, Mapping):
         problems.error(host, f"{where}.labels", "must be a mapping", "write {app: web}")
         return {}
-    return {str(key): str(value) for key, value in raw.items()}
+    labels: dict[str, str] = {}
+    for key, value in raw.items():
+        if not isinstance(key, str) or not _label_key(key):
+            problems.error(
+                host,
+                f"{where}.labels",
+                f"{shown(key)} is not a label key",
+                "write an optional DNS-subdomain prefix and '/', then a name of 1-63 letters, "
+                "digits, '-', '_' or '.' that starts and ends with a letter or digit",
+            )
+        elif not isinstance(value, str):
+            problems.error(
+                host,
+                f"{where}.labels.{key}",
+                f"{shown(value)} is {kind_of(value)}; a label value is a string",
+                f"quote it, e.g. {key}: '{value}'"
+                if isinstance(value, (int, float))
+                else "write one string such as web",
+            )
+        elif not LABEL_VALUE.fullmatch(value):
+            problems.error(
+                host,
+                f"{where}.labels.{key}",
+                f"{shown(value)} is not a label value",
+                "write up to 63 letters, digits, '-', '_' or '.', starting and ending with a "
+                "letter or digit (or an empty string)",
+            )
+        else:
+            labels[key] = value
+    return labels
+
+
+def _label_key(key: str) -> bool:
+    prefix, _, name = key.rpartition("/")
+    if prefix and (len(prefix) > MAX_LABEL_PREFIX or not LABEL_PREFIX.fullmatch(prefix)):
+        return False
+    return bool(LABEL_NAME.fullmatch(name))
 
 
 def read_floating_ips(host: str, where: str, raw: Any, problems: Problems) -> tuple[str, ...]:

@@ -82,3 +82,18 @@ def test_other_debian_release_mirror_is_used_for_bookworm():
 def test_no_mirror_is_a_clear_error():
     with pytest.raises(LabError, match="--mirror"):
         pick_mirror([])
+
+
+def test_an_ubuntu_machine_has_no_debian_mirror_and_is_told_how_to_pass_one():
+    ubuntu = (
+        "Types: deb\nURIs: http://archive.example.invalid/ubuntu/\n"
+        "Suites: noble noble-updates noble-backports\nComponents: main universe\n"
+    )
+    with pytest.raises(LabError, match=r"they name noble.*not Debian.*MIRROR=URL"):
+        pick_mirror(apt_source_entries([ubuntu], []))
+
+
+def test_a_debian_mirror_listed_on_an_ubuntu_machine_is_found():
+    ubuntu = "deb http://archive.example.invalid/ubuntu noble main\n"
+    debian = f"deb {MIRROR} bookworm main\n"
+    assert pick_mirror(apt_source_entries([], [ubuntu, debian])) == MIRROR

@@ -732,7 +732,7 @@ def test_no_diff_is_returned_without_diff_mode(host, run):
     [
         (
             [WEB | {"interface": "cali1234"}],
-            "workloads[0] (web-1): interface 'cali1234' must match ^cali[0-9a-f]{11}$",
+            "workloads[0] (web-1): interface 'cali1234' must match ^cali[0-9a-f]{11}\\Z",
         ),
         (
             [WEB | {"ip": "172.17.0.1/32"}],

@@ -65,9 +65,14 @@ def test_adding_and_removing_hosts_never_moves_an_existing_block():
 
 def test_a_released_block_is_reused_by_the_next_new_host():
     model = build_model(fleet(3))
-    hosts = fleet(3, ledger=model["ledger"])
+    hosts = fleet(3, ledger=model["ledger"], calico_ipam_release=["h001"])
     del hosts["h001"]
-    hosts["zz"] = {"calico_ip": "10.9.9.9/24", "calico_pools": POOLS}
+    hosts["zz"] = {
+        "calico_ip": "10.9.9.9/24",
+        "calico_pools": POOLS,
+        "calico_ipam_ledger": model["ledger"],
+        "calico_ipam_release": ["h001"],
+    }
     assert blocks(build_model(hosts))["zz"] == "172.17.1.0/24"
 
 
@@ -107,7 +112,10 @@ def test_an_exhausted_pool_names_the_host_left_without_a_block():
     hosts = fleet(3, pools=[{"cidr": "172.17.0.0/23", "block_size": 24}])
     with pytest.raises(InventoryError) as err:
         build_model(hosts)
-    assert "h002: calico_pools: no free block is left" in str(err.value)
+    assert (
+        "calico_pools: the pools are exhausted: no free block is left for 1 host(s) (h002;"
+        in str(err.value)
+    )
 
 
 def test_hosts_spill_into_the_next_pool_when_the_first_is_full():
@@ -158,7 +166,12 @@ def test_bad_workload_addresses_are_errors(workloads, expected):
     assert any("h000: calico_workloads[" in m and expected in m for m in messages)
 
 
-def test_a_full_block_is_an_error_naming_the_workload():
+def test_a_full_block_is_one_error_naming_the_workloads_left_out():
     pools = [{"cidr": "172.17.0.0/16", "block_size": 31}]
-    hosts = fleet(1, pools=pools, calico_workloads=[{"name": "a"}, {"name": "b"}])
-    assert any("no free address left for workload b" in m for m in validate(hosts).messages())
+    workloads = [{"name": name} for name in ("a", "b", "c", "d", "e", "f", "g", "h")]
+    hosts = fleet(1, pools=pools, calico_workloads=workloads)
+    assert validate(hosts).messages() == [
+        "h000: calico_workloads: the block 172.17.0.0/31 has no free address left for 7 "
+        "workload(s) (b, c, d, e, f and 2 more). Fix: use a larger block (smaller block_size) "
+        "or fewer workloads on this host."
+    ]

@@ -177,7 +177,7 @@ def rack_problem(change):
             lambda v: [
                 v[h].update({"calico_rr_cluster_id": "1.2.3"}) for h in ("r1h1", "r1h2", "r1h3")
             ],
-            "rack1: calico_rr_cluster_id: '1.2.3' is not in IPv4 form",
+            "rack1: calico_rr_cluster_id: '1.2.3' is not an IPv4 address",
         ),
         (
             lambda v: v["r1h2"].update({"calico_rr_cluster_id": "244.0.0.9"}),
@@ -188,7 +188,7 @@ def rack_problem(change):
                 v[h].update({"calico_rack_bgp_password": "k" * 81})
                 for h in ("r1h1", "r1h2", "r1h3")
             ],
-            "rack1: calico_rack_bgp_password: is 81 characters",
+            "rack1: calico_rack_bgp_password: is 81 bytes long",
         ),
     ],
 )
@@ -212,7 +212,7 @@ def test_a_reflector_flag_in_mesh_mode_is_a_warning_and_changes_nothing():
     host_vars = fleet([2, 2], calico_bgp_mode="mesh", calico_as=64512)
     result = build(host_vars)
     model = result["model"]
-    assert any("r1h1: calico_route_reflector: has no effect" in w for w in result["warnings"])
+    assert any("calico_route_reflector: has no effect" in w for w in result["warnings"])
     assert {p["kind"] for p in host_slice(model, "r1h1")["peers"]} == {"mesh"}
     assert model["racks"] == {}
 
