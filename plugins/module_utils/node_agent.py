@@ -392,7 +392,9 @@ def reload(pid: int, state_dir: str, timeout: float = RELOAD_TIMEOUT) -> int:
 
 
 def parser() -> argparse.ArgumentParser:
-    top = argparse.ArgumentParser(prog="calico-node", description=__doc__.split("\n\n")[0])
+    top = argparse.ArgumentParser(
+        prog="calico-node", description=__doc__.split("\n\n", maxsplit=1)[0]
+    )
     top.add_argument("--desired", default=DESIRED_PATH, help="desired-state file")
     top.add_argument("--state-dir", default=STATE_DIR, help="where the agent publishes status")
     commands = top.add_subparsers(dest="command", required=True)
@@ -410,16 +412,16 @@ def reconcile_once(desired_path: str, check: bool) -> int:
     try:
         desired = read_desired(desired_path)
     except DesiredStateError as error:
-        print(f"desired state {desired_path} refused: {error}", file=sys.stderr)
+        sys.stderr.write(f"desired state {desired_path} refused: {error}\n")
         return 2
     outcome = reconcile(SubprocessRunner(check_mode=check, timeout=COMMAND_TIMEOUT), desired)
     verb = "would repair" if check else "repaired"
     for repair in outcome.repairs:
-        print(f"{verb} {repair.kind}: {'; '.join(repair.findings)}")
+        sys.stdout.write(f"{verb} {repair.kind}: {'; '.join(repair.findings)}\n")
     for error in outcome.errors:
-        print(f"error: {error}", file=sys.stderr)
+        sys.stderr.write(f"error: {error}\n")
     if not outcome.repairs and outcome.ok:
-        print("in sync")
+        sys.stdout.write("in sync\n")
     return 0 if outcome.ok else 1
 
 
@@ -433,7 +435,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return reconcile_once(args.desired, args.check)
     status = gather(SubprocessRunner(timeout=BIRDC_TIMEOUT), args.desired, args.state_dir)
     if args.json:
-        print(json.dumps(status, indent=2, sort_keys=True))
+        sys.stdout.write(json.dumps(status, indent=2, sort_keys=True) + "\n")
     else:
         sys.stdout.write(render_text(status, time.time()))
     return 0
