@@ -119,3 +119,4 @@ test: deps venv ## Everything CI runs, with each target's wall time
 bench: venv ## Benchmarks (print times and ratios)
 	$(BIN)/python bench/bench_model.py
 	$(BIN)/python bench/bench_iptables.py
+	$(BIN)/python bench/bench_node.py

@@ -31,6 +31,8 @@ IMAGE_PACKAGES = (
     "netcat-openbsd",
     "tcpdump",
     "frr",
+    # calico-node flushes a released workload address's flows with conntrack(8).
+    "conntrack",
 )
 # Everything that shapes the image besides the package list. lab.py executes exactly these
 # steps, so the image tag (a hash of this data) changes whenever the build changes.

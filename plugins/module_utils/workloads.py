@@ -205,6 +205,9 @@ class Plan:
     before: list[str] = field(default_factory=list)
     after: list[str] = field(default_factory=list)
     gone: set[str] = field(default_factory=set)
+    # Workload addresses this plan takes away from a veth: their conntrack entries are flushed
+    # after the plan ran, so a new owner of the address never gets the old owner's flows.
+    released: list[str] = field(default_factory=list)
 
     @property
     def root(self) -> list[str]:
@@ -221,7 +224,13 @@ class Plan:
         commands += [f"sysctl -w {key.replace('/', '.')}={value}" for key, value in self.sysctls]
         for netns, lines in self.netns.items():
             commands += [f"ip -n {netns} {line}" for line in lines]
+        commands += [" ".join(argv) for argv in conntrack_flushes(self.released)]
         return commands
+
+    def release(self, cidr: str) -> None:
+        address = cidr[:-3] if cidr.endswith("/32") else cidr
+        if "/" not in address and address not in self.released:
+            self.released.append(address)
 
     def diff(self) -> dict[str, str]:
         return {
@@ -243,6 +252,16 @@ class Plan:
         self.gone.add(link.name)
         if link.peer_name:
             self.gone.add(link.peer_name)
+
+
+def conntrack_flushes(addresses: list[str], binary: str = "conntrack") -> list[list[str]]:
+    """Felix's flush of a released address: flows it started and flows answered by it (the
+    latter also catches DNAT'd inbound flows). No matching entry is exit code 1."""
+    return [
+        [binary, "-D", "-f", "ipv4", direction, address]
+        for address in addresses
+        for direction in ("--orig-src", "--reply-src")
+    ]
 
 
 def _is_host_route(route: Route, workload: Workload) -> bool:
@@ -403,6 +422,7 @@ def _converge_host_side(plan: Plan, workload: Workload, link: Link, state: HostS
         replaced = route.dst == workload.cidr and route.metric == 0
         if not replaced and route.protocol != "kernel":
             plan.teardown.append(route.delete_line())
+            plan.release(route.dst)
             issues.append("stale-route")
     if not any(_is_host_route(route, workload) for route in on_interface):
         plan.setup.append(host_route_line(workload))
@@ -435,6 +455,7 @@ def _converge_netns_side(plan: Plan, workload: Workload, inside: NetnsState) -> 
     for address in eth0.addresses:
         if address != workload.cidr:
             lines.append(f"addr del {address} dev {PEER}")
+            plan.release(address)
             issues.append("stale-addr")
     checks = (
         (any(map(_is_gateway_route, inside.routes)), NETNS_GATEWAY_LINES[0], "gw-route"),
@@ -501,6 +522,9 @@ def _prune_one(plan: Plan, link: Link, state: HostState, desired_names: set[str]
         return
     netns = state.netns_of(link)
     plan.delete_link(link)
+    for route in state.routes:
+        if route.dev == link.name and route.protocol != "kernel":
+            plan.release(route.dst)
     plan.before.append(_stale_line(link, netns, state))
     if netns is None:
         if link.peer_netnsid is not None:

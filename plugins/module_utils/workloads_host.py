@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
+from typing import Any
 
 from ansible_collections.calico.network.plugins.module_utils import tunnel
 from ansible_collections.calico.network.plugins.module_utils.iproute import (
@@ -19,15 +20,17 @@ from ansible_collections.calico.network.plugins.module_utils.iproute import (
     read_batch,
     read_one,
 )
-from ansible_collections.calico.network.plugins.module_utils.runner import Runner
+from ansible_collections.calico.network.plugins.module_utils.runner import Runner, RunnerError
 from ansible_collections.calico.network.plugins.module_utils.workloads import (
     NETNS_READ,
     ROOT_READ,
     HostState,
     Plan,
     Workload,
+    conntrack_flushes,
     namespaces_to_read,
     sysctl_keys,
+    validate_workloads,
 )
 
 PROC_SYS = "/proc/sys"
@@ -46,6 +49,25 @@ def default_mtu(
         return DEFAULT_MTU
     links = [] if underlay_mtu else tunnel.read_links(runner)
     return tunnel.workload_mtu(links, underlay_ip or "", underlay_mtu, used)
+
+
+def desired_workloads(
+    runner: Runner,
+    items: list[dict[str, Any]],
+    mtu: int,
+    underlay_ip: str | None,
+    underlay_mtu: int,
+    used: Iterable[str],
+) -> list[Workload]:
+    """The validated workloads, each with its MTU (``default_mtu`` when it sets none). An
+    invalid list raises ``WorkloadError`` before any command runs."""
+    validate_workloads(items)
+    if any(item.get("mtu") is None for item in items):
+        default = default_mtu(runner, mtu, underlay_ip, underlay_mtu, used)
+        items = [
+            {**item, "mtu": default if item.get("mtu") is None else item["mtu"]} for item in items
+        ]
+    return validate_workloads(items)
 
 
 def read_sysctls(interfaces: list[str], proc_sys: str = PROC_SYS) -> dict[str, str]:
@@ -77,8 +99,9 @@ def read_state(
     return state
 
 
-def apply(runner: Runner, plan: Plan, proc_sys: str = PROC_SYS) -> None:
-    """The root batch, the sysctl writes, then one batch per workload namespace."""
+def apply(runner: Runner, plan: Plan, proc_sys: str = PROC_SYS) -> list[str]:
+    """The root batch, the sysctl writes, one batch per workload namespace, then the conntrack
+    flush of every released address; returns warnings (no conntrack tool to flush with)."""
     ip = runner.binary("ip")
     if plan.root:
         runner.write(
@@ -95,3 +118,21 @@ def apply(runner: Runner, plan: Plan, proc_sys: str = PROC_SYS) -> None:
             "\n".join(lines) + "\n",
             shown=[f"ip -n {netns} {line}" for line in lines],
         )
+    return flush_conntrack(runner, plan.released)
+
+
+def flush_conntrack(runner: Runner, addresses: list[str]) -> list[str]:
+    """Delete the conntrack entries of released workload addresses (exit code 1: none)."""
+    if not addresses:
+        return []
+    binary = runner.which("conntrack")
+    if binary is None:
+        return [
+            "conntrack(8) is not installed: established flows of released addresses "
+            f"{', '.join(addresses)} were not flushed (install the conntrack package)"
+        ]
+    for argv in conntrack_flushes(addresses, binary):
+        rc, _out, err = runner.write(argv, shown=[" ".join(["conntrack", *argv[1:]])], check=False)
+        if rc not in (0, 1):
+            raise RunnerError(f"{' '.join(argv)} failed (rc={rc}): {err.strip()}", cmd=argv)
+    return []

@@ -201,117 +201,24 @@ diff:
 """
 
 # Ansible reads DOCUMENTATION/EXAMPLES/RETURN as module-level literals, so imports follow them.
-from dataclasses import dataclass  # noqa: E402
-
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 
 from ansible_collections.calico.network.plugins.module_utils.iptables import (  # noqa: E402
     SpecError,
     TablePlan,
-    choose_backend,
     desired_tables,
-    parse_save,
-    plan_all,
     render_managed,
     render_payload,
-    version_backend,
+)
+from ansible_collections.calico.network.plugins.module_utils.iptables_host import (  # noqa: E402
+    RestoreError,
+    converge,
+    detect_backend,
 )
 from ansible_collections.calico.network.plugins.module_utils.runner import (  # noqa: E402
     AnsibleRunner,
-    CommandError,
     RunnerError,
 )
-
-SAVE_BINARIES = {"nft": "iptables-nft-save", "legacy": "iptables-legacy-save"}
-RESTORE_BINARIES = {"nft": "iptables-nft-restore", "legacy": "iptables-legacy-restore"}
-
-
-@dataclass
-class Backend:
-    name: str
-    save: str
-    restore: str
-    reason: str
-    save_text: str
-
-
-def _iptables_version(runner: AnsibleRunner) -> str:
-    binary = runner.which("iptables")
-    if not binary:
-        return ""
-    rc, out, _err = runner.attempt([binary, "--version"])
-    return out.strip() if rc == 0 else ""
-
-
-def _binaries(runner: AnsibleRunner, backend: str, version_text: str) -> tuple[str, str] | None:
-    save = runner.which(SAVE_BINARIES[backend])
-    restore = runner.which(RESTORE_BINARIES[backend])
-    if save and restore:
-        return save, restore
-    # Old distributions ship only plain iptables-save/-restore; trust them only if they are
-    # the backend asked for, never silently write to the other one.
-    if version_text and version_backend(version_text) == backend:
-        save = runner.which("iptables-save")
-        restore = runner.which("iptables-restore")
-        if save and restore:
-            return save, restore
-    return None
-
-
-def _detect_backend(module: AnsibleModule, runner: AnsibleRunner, requested: str) -> Backend:
-    version_text = _iptables_version(runner)
-    candidates = ("nft", "legacy") if requested == "auto" else (requested,)
-    found = {b: bins for b in candidates if (bins := _binaries(runner, b, version_text))}
-    if not found:
-        module.fail_json(msg=f"no iptables-save/-restore binaries for backend {requested}")
-    if len(found) == 1:
-        name, (save, restore) = next(iter(found.items()))
-        reason = "requested" if requested != "auto" else f"only {name} binaries found"
-        return Backend(name, save, restore, reason, runner.read([save]))
-    listed: dict[str, str | None] = {}
-    for name, (save, _restore) in found.items():
-        rc, out, _err = runner.attempt([save])
-        listed[name] = out if rc == 0 else None
-    # A backend that cannot even be listed has no rules anyone relies on.
-    name, reason = choose_backend(listed["legacy"] or "", listed["nft"] or "", version_text)
-    save, restore = found[name]
-    text = listed[name]
-    return Backend(name, save, restore, reason, runner.read([save]) if text is None else text)
-
-
-def _apply(
-    module: AnsibleModule, runner: AnsibleRunner, backend: Backend, payloads: dict[str, str]
-) -> None:
-    """One ``iptables-restore --noflush`` per table (recorded, not run, in check mode)."""
-    done: list[str] = []
-    for table, payload in payloads.items():
-        argv = [backend.restore, "--noflush", f"--wait={module.params['wait']}"]
-        try:
-            runner.write(argv, payload, shown=[f"{' '.join(argv)} # table {table}"])
-        except CommandError as error:
-            module.fail_json(
-                msg=f"{backend.restore} rejected table {table}; that table is unchanged "
-                f"(one transaction), tables already written: {done or 'none'}: "
-                f"{error.stderr.strip()}",
-                rc=error.rc,
-                stdout=error.details["stdout"],
-                stderr=error.stderr,
-                table=table,
-                payload=payload,
-                backend=backend.name,
-            )
-        done.append(table)
-
-
-def _verify(
-    module: AnsibleModule, runner: AnsibleRunner, backend: Backend, plan_args: dict
-) -> None:
-    """Read back: a rule iptables stored differently from what we hashed would otherwise be
-    rewritten on every run, so fail loudly instead of flapping."""
-    actual = parse_save(runner.read([backend.save]))
-    leftover = {p.table: p.commands for p in plan_all(actual, **plan_args) if p.changed}
-    if leftover:
-        module.fail_json(msg="iptables did not converge after restore", leftover=leftover)
 
 
 def run_module() -> None:
@@ -336,18 +243,20 @@ def run_module() -> None:
 
     runner = AnsibleRunner(module)
     try:
-        backend = _detect_backend(module, runner, params["backend"])
-        plan_args = {"desired": desired, "prefix": prefix, "insert_mode": params["insert_mode"]}
-        plans: list[TablePlan] = plan_all(parse_save(backend.save_text), **plan_args)
-        payloads = {p.table: render_payload(p) for p in plans if p.changed}
-        for plan in plans:
-            for warning in plan.warnings:
-                module.warn(warning)
-        _apply(module, runner, backend, payloads)
-        if payloads and not runner.check_mode:
-            _verify(module, runner, backend, plan_args)
+        backend = detect_backend(runner, params["backend"])
+        plans: list[TablePlan] = converge(
+            runner, backend, desired, prefix, params["insert_mode"], params["wait"]
+        )
+    except RestoreError as error:
+        module.fail_json(msg=str(error), **error.details)
     except RunnerError as error:
+        if not runner.commands:
+            module.fail_json(msg=str(error), **error.details)
         runner.fail(error)
+    payloads = {p.table: render_payload(p) for p in plans if p.changed}
+    for plan in plans:
+        for warning in plan.warnings:
+            module.warn(warning)
 
     result = {
         "changed": bool(payloads),

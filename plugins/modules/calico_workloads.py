@@ -215,12 +215,11 @@ from ansible_collections.calico.network.plugins.module_utils.workloads import ( 
     PlanError,
     WorkloadError,
     plan_workloads,
-    validate_workloads,
 )
 from ansible_collections.calico.network.plugins.module_utils.workloads_host import (  # noqa: E402
     PROC_SYS,
     apply,
-    default_mtu,
+    desired_workloads,
     read_state,
 )
 
@@ -249,21 +248,6 @@ ARGUMENT_SPEC = {
 }
 
 
-def desired_items(module: AnsibleModule, runner: AnsibleRunner) -> list[dict]:
-    """The workloads option, each with its MTU (the derived one when it sets none)."""
-    p = module.params
-    if p["state"] == "absent" or not p["workloads"]:
-        return []
-    items = p["workloads"]
-    validate_workloads(items)  # an invalid list fails before any command runs
-    if any(item.get("mtu") is None for item in items):
-        mtu = default_mtu(
-            runner, p["mtu"], p["underlay_ip"], p["underlay_mtu"], p["encapsulations"]
-        )
-        items = [{**item, "mtu": mtu if item.get("mtu") is None else item["mtu"]} for item in items]
-    return items
-
-
 def main() -> None:
     module = AnsibleModule(
         argument_spec=ARGUMENT_SPEC,
@@ -274,12 +258,15 @@ def main() -> None:
     runner = AnsibleRunner(module)
     prune = module.params["prune"] or module.params["state"] == "absent"
     try:
-        desired = validate_workloads(desired_items(module, runner))
+        p = module.params
+        items = [] if p["state"] == "absent" else p["workloads"] or []
+        desired = desired_workloads(
+            runner, items, p["mtu"], p["underlay_ip"], p["underlay_mtu"], p["encapsulations"]
+        )
         state = read_state(runner, desired, prune, PROC_SYS)
         plan = plan_workloads(desired, state, prune)
-        for warning in plan.warnings:
+        for warning in plan.warnings + apply(runner, plan, PROC_SYS):
             module.warn(warning)
-        apply(runner, plan, PROC_SYS)
     except (WorkloadError, PlanError) as error:
         module.fail_json(msg=str(error))
     except RunnerError as error:

@@ -74,11 +74,12 @@ def env() -> dict[str, str]:
 
 
 class Fleet:
-    """The fault tests' lab, built from a private copy of tests/faults/inventory."""
+    """A fault-test lab, built from a private copy of an inventory (tests/faults/inventory)."""
 
-    def __init__(self, workdir: Path) -> None:
-        self.inventory = workdir / "inventory"
-        shutil.copytree(INVENTORY, self.inventory)
+    def __init__(self, workdir: Path, source: Path = INVENTORY, name: str = "inventory") -> None:
+        # The copy's directory name is the lab's prefix (its router is `<name>-router`).
+        self.inventory = workdir / name
+        shutil.copytree(source, self.inventory)
         self.hosts: list[str] = list(read_inventory(self.inventory).groups[FLEET_GROUP])
 
     # --- lab and playbooks -------------------------------------------------------------------

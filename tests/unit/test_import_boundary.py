@@ -247,3 +247,22 @@ def test_python_a_39_host_cannot_run_fails(tmp_path, source, problem):
     violations = check_tree(tree(tmp_path, files))
 
     assert len(violations) == 1 and problem in violations[0]
+
+
+# --------------------------------------------------------------------------- the agent
+
+AGENT_LAUNCHER = REPO / "roles" / "calico_node" / "templates" / "calico-node.j2"
+
+
+def test_the_agent_launcher_reaches_only_the_cores_and_the_standard_library():
+    """calico-node runs on hosts with the cores the role copies beside it and nothing else."""
+    names = imported(REPO, AGENT_LAUNCHER)
+    entry = f"{HOST_UTILS}.node_agent"
+    assert entry in names
+    assert [
+        n for n in names if n.split(".")[0] not in STDLIB and not n.startswith(HOST_UTILS)
+    ] == []
+    agent = module_utils_file(REPO, entry)
+    assert agent is not None
+    assert controller_imports(REPO, agent) == []
+    assert foreign_imports(REPO, agent) == []

@@ -16,6 +16,7 @@ from ansible_collections.calico.network.plugins.modules import calico_workloads
 from tests.support.workloads import fresh_namespace_lines
 
 IP = "/usr/sbin/ip"
+CONNTRACK = "/usr/sbin/conntrack"
 MAC = "ee:ee:ee:ee:ee:ee"
 ROOT_READ = [IP, "-j", "-d", "-batch", "-"]
 NETNS_LIST = [IP, "-j", "-d", "netns", "list"]
@@ -126,6 +127,7 @@ class FakeHost:
         self.run_netns = True
         self.calls = []
         self.writes = []
+        self.flushes = []
         self.fail = None
         self.old_iproute2 = False
         self.underlay_mtu = 1500  # eth0 holding 192.168.100.100, seen by `address show` only
@@ -186,6 +188,9 @@ class FakeHost:
             return 2, "", self.fail[1]
         if args == NETNS_LIST:
             return 0, self._netns_list(), ""
+        if args[0] == CONNTRACK:
+            self.flushes.append(args[1:])
+            return 1, "", "0 flow entries have been deleted.\n"  # conntrack's "none found"
         netns = args[2] if args[1] == "-n" else None
         rest = args[3:] if netns else args[1:]
         if rest == ["-j", "-d", "-batch", "-"]:
@@ -261,7 +266,11 @@ def host(tmp_path, monkeypatch):
     monkeypatch.setattr(
         AnsibleModule, "run_command", lambda self, args, **kw: fake.run_command(args, **kw)
     )
-    monkeypatch.setattr(AnsibleModule, "get_bin_path", lambda self, *a, **kw: IP)
+    monkeypatch.setattr(
+        AnsibleModule,
+        "get_bin_path",
+        lambda self, name, *a, **kw: CONNTRACK if name == "conntrack" else IP,
+    )
     return fake
 
 
@@ -436,6 +445,8 @@ def test_changed_ip_adds_the_new_address_before_removing_the_old_one_and_moves_t
         "ip route replace 172.17.0.9/32 dev cali1234567890a scope link",
         "ip -n web-1 addr add 172.17.0.9/32 dev eth0",
         "ip -n web-1 addr del 172.17.0.1/32 dev eth0",
+        "conntrack -D -f ipv4 --orig-src 172.17.0.1",
+        "conntrack -D -f ipv4 --reply-src 172.17.0.1",
     ]
 
 
@@ -550,6 +561,12 @@ def test_stale_workload_is_pruned_with_its_namespace(host, run):
 
     assert host.root_writes() == [["link del calib0c2e3d4f5a", "netns del db-1"]]
     assert host.netns_writes() == {}
+    # The released address's flows go too: a new owner of 172.17.0.2 starts clean.
+    assert host.flushes == [
+        ["-D", "-f", "ipv4", "--orig-src", "172.17.0.2"],
+        ["-D", "-f", "ipv4", "--reply-src", "172.17.0.2"],
+    ]
+    assert "conntrack -D -f ipv4 --orig-src 172.17.0.2" in result["commands"]
     assert (
         "db-1 ns=db-1 if=calib0c2e3d4f5a ip=172.17.0.2/32 mtu=1440 !prune"
         in (result["diff"]["before"])
