@@ -144,7 +144,7 @@ def _read_labels(host: str, where: str, raw: Any, problems: Problems) -> dict[st
 
 
 def _label_key(key: str) -> bool:
-    prefix, _, name = key.rpartition("/")
+    prefix, _slash, name = key.rpartition("/")
     if prefix and (len(prefix) > MAX_LABEL_PREFIX or not LABEL_PREFIX.fullmatch(prefix)):
         return False
     return bool(LABEL_NAME.fullmatch(name))
