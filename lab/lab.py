@@ -72,6 +72,9 @@ DEPS += ("debian-archive-keyring",)
 # The tests check rendered configs with the real `bird -p`, and the kernel integration tests
 # ping between namespaces and sandbox themselves with unshare/nsenter.
 DEPS += ("bird2", "iputils-ping", "util-linux", "python3-venv", "make")
+# calico_workloads flushes the conntrack entries of released addresses with conntrack(8); the
+# integration tests check the flush commands.
+DEPS += ("conntrack",)
 # `make integration` runs those tests again in a User-mode Linux kernel (it has ipip), whose
 # modules lab/uml.py loads with insmod, and whose FPU shim it compiles (lab/uml.py explains).
 DEPS += ("user-mode-linux", "kmod", "gcc", "libc6-dev")

@@ -212,6 +212,9 @@ def test_partial_states_converge_and_stay_converged(sandbox):
             "ip -n w1 neigh replace 169.254.1.1 lladdr ee:ee:ee:ee:ee:ee dev eth0 nud permanent",
             "ip -n w2 link set dev eth0 mtu 1400",
             "ip -n w2 addr del 10.99.0.1/32 dev eth0",
+            # The stray address is released: its flows go with it.
+            "conntrack -D -f ipv4 --orig-src 10.99.0.1",
+            "conntrack -D -f ipv4 --reply-src 10.99.0.1",
         ]
     )
     assert_wired(sandbox, W1)
