@@ -49,6 +49,8 @@ MODULES = (
     "ipt_rpfilter", "xt_MASQUERADE", "xt_nat", "xt_LOG", "xt_addrtype",
 )  # fmt: skip
 GUEST_TUNABLES = "glibc.cpu.hwcaps=-AVX512F,-AVX512VL,-AVX512BW,-AVX512DQ,-AVX512CD"
+# The guest mounts a fresh tmpfs on these, so it writes nothing to the machine's own.
+TMPFS_DIRS = (Path("/run"), Path("/tmp"), Path("/dev/shm"))
 GUEST_PATH = f"{REPO / '.venv/bin'}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
@@ -94,6 +96,8 @@ def guest_init(
     exports = "".join(f"export {key}={shlex.quote(value)}\n" for key, value in env.items())
     insmods = "".join(f"insmod {shlex.quote(str(path))}\n" for path in modules)
     status = shlex.quote(str(scratch / "status"))
+    remount = checkout_remount(REPO)
+    tmpfs_dirs = " ".join(str(path) for path in TMPFS_DIRS)
     return f"""#!/bin/sh
 # Written by lab/uml.py: runs as PID 1 inside the UML kernel.
 [ -n "$GLIBC_TUNABLES" ] || exec /usr/bin/env GLIBC_TUNABLES={GUEST_TUNABLES} "$0"
@@ -101,10 +105,10 @@ export PATH={shlex.quote(GUEST_PATH)}
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mkdir -p /dev/shm
-for dir in /run /tmp /dev/shm; do mount -t tmpfs -o mode=1777 uml-tmp "$dir"; done
+for dir in {tmpfs_dirs}; do mount -t tmpfs -o mode=1777 uml-tmp "$dir"; done
 mkdir -p /run/lock
 set -e
-{insmods}set +e
+{remount}{insmods}set +e
 {exports}mkdir -p "$HOME"
 cd {shlex.quote(str(REPO))}
 echo "uml: $(uname -r), modules loaded, running: {shlex.join(command)}"
@@ -112,6 +116,15 @@ echo "uml: $(uname -r), modules loaded, running: {shlex.join(command)}"
 echo $? > {status}
 poweroff -f
 """
+
+
+def checkout_remount(repo: Path) -> str:
+    """Shell lines that bring the checkout back when a guest tmpfs hides it (a clone in /tmp):
+    the host's directory mounted again over the same path, through hostfs."""
+    if not any(repo.is_relative_to(tmpfs) for tmpfs in TMPFS_DIRS):
+        return ""
+    path = shlex.quote(str(repo))
+    return f"mkdir -p {path}\nmount -t hostfs -o {path} hostfs {path}\n"
 
 
 def kernel_version() -> str:

@@ -2,7 +2,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from uml import UmlError, guest_init, load_order, parse_modules_dep
+from uml import UmlError, checkout_remount, guest_init, load_order, parse_modules_dep
 
 DEP = """\
 kernel/net/ipv4/ipip.ko: kernel/net/ipv4/tunnel4.ko kernel/net/ipv4/ip_tunnel.ko
@@ -53,3 +53,10 @@ def test_guest_init_reports_the_status_and_powers_off(tmp_path):
         in lines
     )
     assert subprocess.run(["sh", "-n"], input=script, text=True, check=False).returncode == 0
+
+
+def test_a_checkout_under_a_guest_tmpfs_is_mounted_again_over_its_own_path() -> None:
+    assert checkout_remount(Path("/tmp/clone")) == (
+        "mkdir -p /tmp/clone\nmount -t hostfs -o /tmp/clone hostfs /tmp/clone\n"
+    )
+    assert checkout_remount(Path("/work/clone")) == ""
