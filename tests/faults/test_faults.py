@@ -107,11 +107,13 @@ def test_bad_inventories_fail_before_any_host_changes(fleet: Fleet, tmp_path: Pa
     assert fleet.snapshots() == before
 
 
-def test_config_bird_rejects_is_never_installed(fleet: Fleet) -> None:
+def test_a_setting_bird_would_reject_never_reaches_a_host(fleet: Fleet) -> None:
     live = {host: fleet.sh(host, "sha256sum /etc/bird/bird.conf") for host in fleet.hosts}
     run = fleet.playbook("site.yml", "-e", "calico_bird_scan_time=-1")
     assert run.returncode != 0
-    assert "syntax error" in run.output  # BIRD's own parser message reaches the operator
+    # The model checks the roles' settings before any host changes (BIRD's own `bird -p` check
+    # of the rendered file stays behind it, for what no setting check can see).
+    assert "calico_bird_scan_time" in run.output and "is outside 1-3600" in run.output
     assert {host: fleet.sh(host, "sha256sum /etc/bird/bird.conf") for host in fleet.hosts} == live
     for host in fleet.hosts:
         assert fleet.sh(host, "systemctl is-active bird").strip() == "active"
@@ -174,7 +176,9 @@ def test_interrupted_run_converges_on_the_next_run(fleet: Fleet) -> None:
     again = fleet.playbook("site.yml")
     assert again.returncode == 0, again.output
     assert again.recap[untouched]["changed"] == 0
-    assert again.recap[rewired]["changed"] > 0
+    # The rewired host's namespace is back: calico-node's resync may repair it before the run
+    # does, so the run's own changed count proves nothing there.
+    assert netns in fleet.sh(rewired, "ip netns list")
     verify = fleet.playbook("verify.yml")
     assert verify.returncode == 0, verify.output
 
