@@ -7,11 +7,11 @@ the model play, which needs no host, runs in full and the first task that needs 
 
 from __future__ import annotations
 
-import os
 import subprocess
 
 import pytest
 
+from tests.unit.playbooks.ansible_run import ansible_playbook
 from tools.render import REPO
 
 BUILT = "calico_network_model: built the model of 4 hosts (0 errors, 0 warnings)"
@@ -26,28 +26,7 @@ UNREACHABLE = {
 
 def run_playbook(playbook: str) -> subprocess.CompletedProcess[str]:
     extra = [arg for key, value in UNREACHABLE.items() for arg in ("-e", f"{key}={value}")]
-    env = {
-        **os.environ,
-        "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"),
-        "ANSIBLE_NOCOLOR": "1",
-        "ANSIBLE_STDOUT_CALLBACK": "ansible.builtin.default",
-    }
-    return subprocess.run(
-        [
-            str(REPO / ".venv" / "bin" / "ansible-playbook"),
-            "-vv",
-            "-i",
-            "inventory/lab",
-            *extra,
-            f"playbooks/{playbook}",
-        ],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=300,
-    )
+    return ansible_playbook(REPO / "inventory/lab", REPO / "playbooks" / playbook, "-vv", *extra)
 
 
 @pytest.mark.parametrize(
