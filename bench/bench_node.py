@@ -10,10 +10,11 @@ agent is the real program (``node_agent.main(["run"])``) with the project's core
 Measured, each with a baseline from the same run:
 
 * the first reconcile (the host built from nothing), from the agent's status file;
-* a no-op reconcile: the agent's own duration of its resyncs once converged (median), against
-  the same kernel state read with a process per read (both iptables saves, ``ip -j`` of the
-  root namespace and one ``ip -n NS -j -batch`` per workload namespace, back to back: how the
-  agent read before it read the namespaces through rtnetlink);
+* a no-op reconcile: the agent's own duration of its resyncs once converged (median), and the
+  CPU time of one such cycle (the agent's and its commands': what other jobs' load cannot
+  stretch), against the same kernel state read with a process per read (both iptables saves,
+  ``ip -j`` of the root namespace and one ``ip -n NS -j -batch`` per workload namespace, back
+  to back: how the agent read before it read the namespaces through rtnetlink);
 * idle CPU: the agent's CPU time (its own and its children's: ip, iptables-save) over a window
   at the default resync interval (30 s), as a share of one core, against the CPU those
   process-per-read reads alone would cost once per interval;
@@ -199,10 +200,13 @@ def measure(workloads: int, window: float, noop_runs: int) -> None:
             print(f"first reconcile, {workloads} workloads from nothing: {first['duration']:.2f} s"
                   f" ({', '.join(kinds)})")  # fmt: skip
             durations = []
+            cpu_start = cpu_seconds(pid)
             for generation in range(2, 2 + noop_runs):
                 last = wait_generation(state, generation, 60)["last_reconcile"]
                 assert not last["repairs"] and not last["errors"], last
                 durations.append(last["duration"])
+            # CPU per cycle is what the load of other jobs cannot stretch (wall time it can).
+            noop_cpu = (cpu_seconds(pid) - cpu_start) / noop_runs
             noop = statistics.median(durations)
             names = [w["name"] for w in json.loads(desired.read_text())["workloads"]["items"]]
             baseline = [bare_reads(host, names) for _ in range(3)]
@@ -210,6 +214,9 @@ def measure(workloads: int, window: float, noop_runs: int) -> None:
             reads_cpu = statistics.median(cpu for _seconds, cpu in baseline)
             print(f"no-op reconcile (median of {noop_runs}): {noop:.3f} s; the same state read "
                   f"with a process per read: {reads:.3f} s (ratio {noop / reads:.2f})")  # fmt: skip
+            print(f"CPU of one no-op cycle (the agent and its commands): {noop_cpu:.3f} s; the "
+                  f"process-per-read reads: {reads_cpu:.3f} s "
+                  f"(ratio {noop_cpu / reads_cpu:.2f})")  # fmt: skip
 
             # Idle: the default interval, applied by a reload as Ansible's handler would.
             desired.write_text(json.dumps(desired_state(workloads, interval=IDLE_INTERVAL)))
@@ -222,8 +229,12 @@ def measure(workloads: int, window: float, noop_runs: int) -> None:
         finally:
             launcher.terminate()
             launcher.wait(timeout=30)
-    baseline = subprocess.Popen(["python3", "-c", "import time; time.sleep(60)"])
-    time.sleep(0.5)
+    baseline = subprocess.Popen(
+        ["python3", "-c", "import time; print('ready', flush=True); time.sleep(60)"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert baseline.stdout is not None and baseline.stdout.readline().strip() == "ready"
     bare_rss = rss_mb(baseline.pid)
     baseline.kill()
     baseline.wait()
