@@ -32,6 +32,7 @@ INTERNAL_VARIABLES = frozenset(
         "calico_node_started",
         "calico_node_stopped",
         "calico_network",
+        "calico_network_json",
         "calico_tunnel_state",
         "calico_verify",
         "calico_verify_listening",
