@@ -86,8 +86,9 @@ def racks_vars(size: int) -> str:
 
 def run(playbook: str, inventory: Path, *extra: str, env: dict[str, str] | None = None) -> float:
     """Seconds for one ansible-playbook run; the run must succeed."""
-    env = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), ANSIBLE_FORCE_COLOR="0",
-               **(env or {}))
+    env = dict(
+        os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), ANSIBLE_FORCE_COLOR="0", **(env or {})
+    )
     command = [str(BIN / "ansible-playbook"), "-i", str(inventory), playbook, *extra]
     start = time.perf_counter()
     done = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, check=False)
@@ -114,11 +115,15 @@ def measure(size: int, mode: str, scratch: Path) -> tuple[float, float, float]:
 
 def first_contact(inventory: Path, record: Path) -> float:
     """Seconds of site.yml up to its first host-contacting task (the callback stops it there)."""
-    run("playbooks/site.yml", inventory, env={
-        "ANSIBLE_CALLBACK_PLUGINS": str(REPO / "bench" / "callback_plugins"),
-        "ANSIBLE_CALLBACKS_ENABLED": "calico_first_contact",
-        "CALICO_BENCH_FIRST_CONTACT": str(record),
-    })
+    run(
+        "playbooks/site.yml",
+        inventory,
+        env={
+            "ANSIBLE_CALLBACK_PLUGINS": str(REPO / "bench" / "callback_plugins"),
+            "ANSIBLE_CALLBACKS_ENABLED": "calico_first_contact",
+            "CALICO_BENCH_FIRST_CONTACT": str(record),
+        },
+    )
     if not record.exists():
         sys.exit("site.yml ended without reaching a task that contacts a host")
     return float(record.read_text().split()[0])
@@ -135,9 +140,11 @@ def verdict(size: int, floor: float, validate: float, site: float) -> str:
 
 def main() -> int:
     sizes = [int(arg) for arg in sys.argv[1:]] or [100, 1000, 5000]
-    print(f"{'hosts':>6} {'mode':<6} {'floor':>7} {'validate':>9} {'ratio':>6} "
-          f"{'site*':>7} {'ratio':>6}  goal (<= {GOAL_RATIO:g}x floor; validate <= "
-          f"{GOAL_VALIDATE_SECONDS:g} s at 5,000)")
+    print(
+        f"{'hosts':>6} {'mode':<6} {'floor':>7} {'validate':>9} {'ratio':>6} "
+        f"{'site*':>7} {'ratio':>6}  goal (<= {GOAL_RATIO:g}x floor; validate <= "
+        f"{GOAL_VALIDATE_SECONDS:g} s at 5,000)"
+    )
     missed = 0
     with tempfile.TemporaryDirectory(prefix="calico-bench-") as scratch:
         for size in sizes:
@@ -145,9 +152,11 @@ def main() -> int:
                 floor, validate, site = measure(size, mode, Path(scratch))
                 result = verdict(size, floor, validate, site)
                 missed += result != "ok"
-                print(f"{size:>6} {mode:<6} {floor:>6.1f}s {validate:>8.1f}s "
-                      f"{validate / floor:>5.1f}x {site:>6.1f}s {site / floor:>5.1f}x  {result}",
-                      flush=True)
+                print(
+                    f"{size:>6} {mode:<6} {floor:>6.1f}s {validate:>8.1f}s "
+                    f"{validate / floor:>5.1f}x {site:>6.1f}s {site / floor:>5.1f}x  {result}",
+                    flush=True,
+                )
     print("site* = site.yml up to the first task that contacts a host")
     return 1 if missed else 0
 

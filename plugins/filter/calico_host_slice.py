@@ -239,9 +239,7 @@ _value:
 """
 
 
-def calico_host_slice(
-    model: FleetModel | str, host: str, verify_plan: bool = False
-) -> HostSlice:
+def calico_host_slice(model: FleetModel | str, host: str, verify_plan: bool = False) -> HostSlice:
     if isinstance(model, str):
         model = json.loads(model)
     if not model or host not in model["hosts"]:  # anything else is a bug: let it show whole
