@@ -24,7 +24,7 @@ options:
   _input:
     description:
       - The fleet model (C(model) of C(calico.network.calico_network_model)), or its JSON text
-        (C(calico_network_json), which the calico_model role keeps). Prefer the text per host:
+        (C(calico_network_json), which the calico_model role keeps). Prefer the text per host;
         Ansible hands a filter a mapping wrapped element by element, and reading a big fleet
         through those wrappers costs far more than the slice itself, while a string is passed
         whole and parsed here at C speed.

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Bundle the host-side cores into one zip the agent imports from (zipimport): one file to copy.
 
 Run once per play on the controller by the calico_node role. The zip holds
