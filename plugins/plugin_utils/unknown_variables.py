@@ -29,6 +29,7 @@ INTERNAL_VARIABLES = frozenset(
         "calico_bird_version_installed",
         "calico_felix_rpfilter",
         "calico_model_result",
+        "calico_node_bundle",
         "calico_node_started",
         "calico_node_stopped",
         "calico_network",
