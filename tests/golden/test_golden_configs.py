@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from tools.render import REPO, rendered_files
+from tests.support.inventories import committed_inventory
+from tools.render import rendered_files
 
 GOLDEN = Path(__file__).resolve().parent
 # lab: a mesh; lab-racks: two racks with two reflectors each; example-racks: racks with
@@ -20,21 +21,10 @@ GOLDEN = Path(__file__).resolve().parent
 TOPOLOGIES = ["lab", "lab-racks", "example-racks"]
 
 
-# `make lab` records the tunnel this machine's kernel can create beside the lab inventory
-# (lab/lab_encap.py, git-ignored); the golden files are of the inventories as committed, so
-# the record is left out: `make test` after `make lab` compares the same configs.
-LAB_RECORD = "lab_encapsulation.yml"
-
-
-def committed(topology: str, scratch: Path) -> Path:
-    copy = scratch / topology
-    shutil.copytree(REPO / "inventory" / topology, copy, ignore=shutil.ignore_patterns(LAB_RECORD))
-    return copy
-
-
 with tempfile.TemporaryDirectory(prefix="calico-golden-") as _scratch:
     RENDERED = {
-        topology: rendered_files(committed(topology, Path(_scratch))) for topology in TOPOLOGIES
+        topology: rendered_files(committed_inventory(topology, Path(_scratch)))
+        for topology in TOPOLOGIES
     }
 
 

@@ -1,6 +1,5 @@
 """The one inventory reader: hosts, groups and calico_* variables as Ansible sees them."""
 
-import shutil
 from pathlib import Path
 
 import pytest
@@ -10,6 +9,7 @@ from ansible_collections.calico.network.plugins.plugin_utils.inventory import (
     parse_inventory,
     read_inventory,
 )
+from tests.support.inventories import committed_inventory
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -43,13 +43,7 @@ ansible_connection=local
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
-    # The lab inventory as committed: without the tunnel `make lab` records for this machine's
-    # kernel (lab/lab_encap.py, git-ignored), which would change the pools' encapsulation.
-    copy = tmp_path_factory.mktemp("inventory") / "lab"
-    shutil.copytree(
-        REPO / "inventory" / "lab", copy, ignore=shutil.ignore_patterns("lab_encapsulation.yml")
-    )
-    return read_inventory(copy)
+    return read_inventory(committed_inventory("lab", tmp_path_factory.mktemp("inventory")))
 
 
 @pytest.fixture
