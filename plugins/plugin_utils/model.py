@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 from ansible_collections.calico.network.plugins.plugin_utils import (
@@ -68,16 +68,23 @@ def calico_vars(
     hostvars: Mapping[str, Any],
     hosts: list[str],
     read: Callable[[Mapping[str, Any], str], Any] = read_plain,
+    skip: Collection[str] = (),
 ) -> dict[str, dict[str, Any]]:
     """Pick the ``calico_*`` variables of each host out of Ansible's (lazy) hostvars.
 
     ``read`` gives one variable's value as plain data, or Unreadable for what Ansible cannot
-    template (an undefined variable, a vaulted value without its password).
+    template (an undefined variable, a vaulted value without its password). ``skip``: names
+    not read at all, because the caller has them from elsewhere (the ledger file: a copy per
+    host of a ledger that lists every host would cost time quadratic in the fleet).
     """
     picked: dict[str, dict[str, Any]] = {}
     for host in hosts:
         values = hostvars[host]
-        picked[host] = {key: read(values, key) for key in values if key.startswith("calico_")}
+        picked[host] = {
+            key: read(values, key)
+            for key in values
+            if key.startswith("calico_") and key not in skip
+        }
     return racks.assign_rack_groups(picked, racks.rack_groups_from_inventory(hostvars))
 
 

@@ -193,9 +193,14 @@ def _fleet_values(hostvars: Mapping[str, Mapping[str, Any]], problems: Problems)
     for variable in FLEET_VARIABLES + FLEET_ONLY_SETTINGS:
         groups: dict[str, list[str]] = {}
         values: dict[str, Any] = {}
+        # One key per object: hosts often share one (the ledger file's ledger is the same
+        # object on every host), and a big value serialised once per host is quadratic work.
+        keys: dict[int, str] = {}
         for host, host_values in hostvars.items():
             value = host_values.get(variable, DEFAULTS.get(variable, _UNSET))
-            key = _value_key(value)
+            key = keys.get(id(value))
+            if key is None:
+                key = keys[id(value)] = _value_key(value)
             groups.setdefault(key, []).append(host)
             values.setdefault(key, value)
         if not groups:
