@@ -123,3 +123,4 @@ bench: venv ## Benchmarks (print times and ratios)
 	$(BIN)/python bench/bench_model.py
 	$(BIN)/python bench/bench_iptables.py
 	$(BIN)/python bench/bench_node.py
+	$(BIN)/python bench/bench_controller.py

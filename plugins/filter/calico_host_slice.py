@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from ansible.errors import AnsibleFilterError
@@ -21,8 +22,13 @@ description:
     request, its verification plan.
 options:
   _input:
-    description: The fleet model (C(model) of C(calico.network.calico_network_model)).
-    type: dict
+    description:
+      - The fleet model (C(model) of C(calico.network.calico_network_model)), or its JSON text
+        (C(calico_network_json), which the calico_model role keeps). Prefer the text per host;
+        Ansible hands a filter a mapping wrapped element by element, and reading a big fleet
+        through those wrappers costs far more than the slice itself, while a string is passed
+        whole and parsed here at C speed.
+    type: raw
     required: true
   host:
     description: The inventory hostname, normally C(inventory_hostname).
@@ -40,7 +46,9 @@ options:
 EXAMPLES = r"""
 - name: Select this host's slice of the network model
   ansible.builtin.set_fact:
-    calico_host: "{{ calico_network | calico.network.calico_host_slice(inventory_hostname) }}"
+    calico_host: >-
+      {{ hostvars['localhost'].calico_network_json
+         | calico.network.calico_host_slice(inventory_hostname) }}
   no_log: true
 # calico_host.peers[0] =>
 #   {name: Mesh_192_168_100_101, kind: mesh, host: host2, ip: 192.168.100.101, as: 64512,
@@ -231,7 +239,9 @@ _value:
 """
 
 
-def calico_host_slice(model: FleetModel, host: str, verify_plan: bool = False) -> HostSlice:
+def calico_host_slice(model: FleetModel | str, host: str, verify_plan: bool = False) -> HostSlice:
+    if isinstance(model, str):
+        model = json.loads(model)
     if not model or host not in model["hosts"]:  # anything else is a bug: let it show whole
         raise AnsibleFilterError(f"{host} is not in the network model (is it in the inventory?)")
     return host_slice(model, host, verify_plan)

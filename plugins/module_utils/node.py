@@ -35,6 +35,7 @@ from ansible_collections.calico.network.plugins.module_utils.workloads import (
 )
 from ansible_collections.calico.network.plugins.module_utils.workloads_host import (
     PROC_SYS,
+    NetnsReader,
     apply,
     desired_workloads,
     read_state,
@@ -330,19 +331,53 @@ class Outcome:
         }
 
 
-def reconcile_iptables(runner: Runner, spec: IptablesSpec, outcome: Outcome) -> None:
+@dataclass
+class Memo:
+    """What the agent carries from one reconcile to the next: the iptables rules that last
+    planned as in sync with the same spec (then planning again would find nothing: the plan
+    is a function of exactly these rules and the spec), and that plan's warnings."""
+
+    iptables: tuple[IptablesSpec, str, tuple[str, ...]] | None = None
+    iptables_warnings: list[str] = field(default_factory=list)
+
+
+def saved_rules(save_text: str) -> tuple[str, ...]:
+    """What ``iptables.parse_save`` keeps of an ``iptables-save``: tables, chain names, rules
+    in order; no comments, policies or counters (they change with traffic, not with drift)."""
+    kept = []
+    for raw_line in save_text.splitlines():
+        line = raw_line.strip()
+        if line.startswith(":"):
+            kept.append(line.split()[0])
+        elif line.startswith(("*", "-A ")):
+            kept.append(line)
+    return tuple(kept)
+
+
+def reconcile_iptables(
+    runner: Runner, spec: IptablesSpec, outcome: Outcome, memo: Memo | None = None
+) -> None:
     backend = iptables_host.detect_backend(runner, spec.backend)
     outcome.backend = backend.name
+    seen = (spec, backend.name, saved_rules(backend.save_text))
+    if memo is not None and memo.iptables == seen:
+        outcome.warnings += memo.iptables_warnings
+        return
     plans = iptables_host.converge(
         runner, backend, spec.tables, spec.prefix, spec.insert_mode, spec.wait
     )
     findings = [finding for plan in plans if plan.changed for finding in iptables_findings(plan)]
-    outcome.warnings += [warning for plan in plans for warning in plan.warnings]
+    warnings = [warning for plan in plans for warning in plan.warnings]
+    outcome.warnings += warnings
     if findings:
         outcome.repairs.append(Repair("iptables", tuple(findings)))
+    if memo is not None:
+        in_sync = not runner.check_mode and not any(plan.changed for plan in plans)
+        memo.iptables, memo.iptables_warnings = (seen, warnings) if in_sync else (None, [])
 
 
-def reconcile_tunnel(runner: Runner, spec: TunnelSpec, outcome: Outcome) -> None:
+def reconcile_tunnel(runner: Runner, spec: TunnelSpec, outcome: Outcome) -> int:
+    """Returns the MTU of the underlay link as read (the workloads' default MTU needs it)."""
     want = spec.wanted
     links = tunnel.read_links(runner)
     parent = tunnel.underlay(links, want.local)
@@ -356,15 +391,24 @@ def reconcile_tunnel(runner: Runner, spec: TunnelSpec, outcome: Outcome) -> None
         tunnel.apply(runner, plan)
         findings = view_findings(plan.before, plan.after) or plan.ip + plan.bridge
         outcome.repairs.append(Repair("tunnel", tuple(findings)))
+    return int(parent["mtu"])
 
 
 def reconcile_workloads(
-    runner: Runner, spec: WorkloadsSpec, outcome: Outcome, proc_sys: str
+    runner: Runner,
+    spec: WorkloadsSpec,
+    outcome: Outcome,
+    proc_sys: str,
+    netns_reader: NetnsReader | None = None,
+    underlay_mtu_read: int = 0,
 ) -> None:
+    """``underlay_mtu_read``: the underlay link's MTU the tunnel step just read (0: unknown),
+    which spares reading every link again for the workloads' default MTU."""
+    underlay_mtu = spec.underlay_mtu or underlay_mtu_read
     desired = desired_workloads(
-        runner, spec.items, spec.mtu, spec.underlay_ip, spec.underlay_mtu, spec.encapsulations
+        runner, spec.items, spec.mtu, spec.underlay_ip, underlay_mtu, spec.encapsulations
     )
-    state = read_state(runner, desired, spec.prune, proc_sys)
+    state = read_state(runner, desired, spec.prune, proc_sys, netns_reader)
     plan = plan_workloads(desired, state, spec.prune)
     outcome.warnings += plan.warnings
     if plan.changed:
@@ -377,17 +421,37 @@ def reconcile_workloads(
             )
 
 
-def reconcile(runner: Runner, desired: Desired, proc_sys: str = PROC_SYS) -> Outcome:
+def reconcile(
+    runner: Runner,
+    desired: Desired,
+    proc_sys: str = PROC_SYS,
+    netns_reader: NetnsReader | None = None,
+    memo: Memo | None = None,
+) -> Outcome:
     """Bring the host to ``desired``: the chains first (no unpoliced moment), then the tunnel
     devices and VXLAN entries, then the workloads. A part that fails is reported and the
     others still run; in check mode (``runner.check_mode``) nothing is applied and the
-    repairs are the ones that would be made."""
+    repairs are the ones that would be made. The workload namespaces are read with
+    ``netns_reader`` (the agent: rtnetlink, no process per namespace), else ``ip -n NS``;
+    ``memo`` (the agent's, kept across cycles) skips planning iptables rules seen in sync."""
     outcome = Outcome(started=time.time())
     clock = time.monotonic()
+    read: dict[str, int] = {}
+    same_underlay = desired.workloads.underlay_ip == desired.tunnel.wanted.local
+
+    def tunnel_step() -> None:
+        mtu = reconcile_tunnel(runner, desired.tunnel, outcome)
+        read["underlay_mtu"] = mtu if same_underlay else 0
+
+    def workloads_step() -> None:
+        reconcile_workloads(
+            runner, desired.workloads, outcome, proc_sys, netns_reader, read.get("underlay_mtu", 0)
+        )
+
     steps = (
-        ("iptables", lambda: reconcile_iptables(runner, desired.iptables, outcome)),
-        ("tunnel", lambda: reconcile_tunnel(runner, desired.tunnel, outcome)),
-        ("workloads", lambda: reconcile_workloads(runner, desired.workloads, outcome, proc_sys)),
+        ("iptables", lambda: reconcile_iptables(runner, desired.iptables, outcome, memo)),
+        ("tunnel", tunnel_step),
+        ("workloads", workloads_step),
     )
     for name, step in steps:
         try:

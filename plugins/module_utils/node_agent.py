@@ -22,11 +22,12 @@ from collections.abc import Callable, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from ansible_collections.calico.network.plugins.module_utils import iptables_host, tunnel
+from ansible_collections.calico.network.plugins.module_utils import iptables_host, netlink, tunnel
 from ansible_collections.calico.network.plugins.module_utils.node import (
     DESIRED_PATH,
     Desired,
     DesiredStateError,
+    Memo,
     Outcome,
     read_desired,
     reconcile,
@@ -41,7 +42,10 @@ from ansible_collections.calico.network.plugins.module_utils.runner import (
     RunnerError,
     SubprocessRunner,
 )
-from ansible_collections.calico.network.plugins.module_utils.workloads_host import PROC_SYS
+from ansible_collections.calico.network.plugins.module_utils.workloads_host import (
+    PROC_SYS,
+    NetnsReader,
+)
 
 STATE_DIR = "/run/calico"
 STATUS_FILE = "node-status.json"
@@ -128,8 +132,11 @@ class Agent:
         state_dir: str,
         proc_sys: str = PROC_SYS,
         runner: Callable[[float], Runner] = subprocess_runner,
+        netns_reader: NetnsReader | None = None,
     ) -> None:
         self.runner = runner  # a fresh Runner per cycle (its ``commands`` are that cycle's)
+        self.netns_reader = netns_reader  # main(): rtnetlink; None (tests): the runner's ip -n
+        self.memo = Memo()
         self.desired_path = desired_path
         self.state_dir = state_dir
         self.proc_sys = proc_sys
@@ -166,7 +173,8 @@ class Agent:
         if desired is not None:
             self.desired = desired
             self.configure_metrics_port(desired.agent.metrics_port)
-            outcome = reconcile(self.runner(COMMAND_TIMEOUT), desired, self.proc_sys)
+            runner = self.runner(COMMAND_TIMEOUT)
+            outcome = reconcile(runner, desired, self.proc_sys, self.netns_reader, self.memo)
             self.record(outcome, reason)
         self.generation += 1
         self.publish()
@@ -414,7 +422,8 @@ def reconcile_once(desired_path: str, check: bool) -> int:
     except DesiredStateError as error:
         sys.stderr.write(f"desired state {desired_path} refused: {error}\n")
         return 2
-    outcome = reconcile(SubprocessRunner(check_mode=check, timeout=COMMAND_TIMEOUT), desired)
+    runner = SubprocessRunner(check_mode=check, timeout=COMMAND_TIMEOUT)
+    outcome = reconcile(runner, desired, netns_reader=netlink.read_namespaces)
     verb = "would repair" if check else "repaired"
     for repair in outcome.repairs:
         sys.stdout.write(f"{verb} {repair.kind}: {'; '.join(repair.findings)}\n")
@@ -428,7 +437,7 @@ def reconcile_once(desired_path: str, check: bool) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     if args.command == "run":
-        return Agent(args.desired, args.state_dir).run()
+        return Agent(args.desired, args.state_dir, netns_reader=netlink.read_namespaces).run()
     if args.command == "reload":
         return reload(args.pid, args.state_dir)
     if args.command == "reconcile":

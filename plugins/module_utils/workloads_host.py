@@ -8,11 +8,12 @@ host agent or a CNI plugin - runs around it.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from ansible_collections.calico.network.plugins.module_utils import tunnel
 from ansible_collections.calico.network.plugins.module_utils.iproute import (
+    NetnsState,
     parse_links,
     parse_netns_list,
     parse_netns_state,
@@ -34,6 +35,8 @@ from ansible_collections.calico.network.plugins.module_utils.workloads import (
 )
 
 PROC_SYS = "/proc/sys"
+# Reads the named namespaces at once (``netlink.read_namespaces``); None: ``ip -n NS`` each.
+NetnsReader = Callable[[Sequence[str]], dict[str, NetnsState]]
 DEFAULT_MTU = 1500
 
 
@@ -83,7 +86,11 @@ def read_sysctls(interfaces: list[str], proc_sys: str = PROC_SYS) -> dict[str, s
 
 
 def read_state(
-    runner: Runner, desired: list[Workload], prune: bool, proc_sys: str = PROC_SYS
+    runner: Runner,
+    desired: list[Workload],
+    prune: bool,
+    proc_sys: str = PROC_SYS,
+    netns_reader: NetnsReader | None = None,
 ) -> HostState:
     """The host's links, routes, namespaces (those the plan needs) and the veths' sysctls."""
     # Links before `netns list`: dumping a veth allocates the peer namespace's id if needed.
@@ -92,8 +99,12 @@ def read_state(
     state = HostState(
         links=parse_links(links), routes=parse_routes(routes), netns_names=names, netns_ids=ids
     )
-    for netns in namespaces_to_read(desired, state, prune):
-        state.netns[netns] = parse_netns_state(read_batch(runner, netns, NETNS_READ))
+    names = namespaces_to_read(desired, state, prune)
+    if netns_reader is not None:
+        state.netns.update(netns_reader(names))
+    else:
+        for netns in names:
+            state.netns[netns] = parse_netns_state(read_batch(runner, netns, NETNS_READ))
     present = [w.interface for w in desired if w.interface in state.links]
     state.sysctls = read_sysctls(present, proc_sys)
     return state

@@ -101,13 +101,13 @@ def host_tunnel(model: Mapping[str, Any], me: Mapping[str, Any]) -> dict[str, An
     """One host's tunnel plan: devices, BIRD's tunnel prefixes, VXLAN routes, ARP and FDB."""
     pools = model["pools"]
     used = encapsulations_in_use(pools)
-    others = sorted(
-        (h for h in model["hosts"].values() if h["name"] != me["name"]),
-        key=lambda h: ipaddress.IPv4Address(h["ip"]),
-    )
+    # The model's hosts are in underlay-address order already (model.py).
+    others = [h for h in model["hosts"].values() if h["name"] != me["name"]]
     routes: list[dict[str, str]] = []
     vteps: dict[str, Mapping[str, Any]] = {}
-    for other in others:
+    # Only VXLAN needs a route per other host's prefix (IPIP's come from BIRD); skipping the
+    # loop otherwise keeps a slice linear in the fleet's size without a per-prefix pool lookup.
+    for other in others if VXLAN in used else ():
         for prefix in _advertised(other):
             pool = pool_of(pools, prefix)
             if pool is None or pool_encapsulation(pool) != VXLAN:

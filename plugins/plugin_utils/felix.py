@@ -89,10 +89,8 @@ def felix_inputs(model: FleetModel, me: HostEntry) -> FelixInputs:
     return {
         "policies": resolved,
         "default_profile": model["policy"]["default_profile"],
-        "host_addresses": sorted(
-            {h["ip"] for h in model["hosts"].values()},
-            key=ipaddress.IPv4Address,
-        ),
+        # In address order: the model's hosts are sorted once (model.py).
+        "host_addresses": [h["ip"] for h in model["hosts"].values()],
     }
 
 

@@ -154,11 +154,17 @@ def _build(host_vars: Mapping[str, Mapping[str, Any]], problems: Problems) -> Fl
     _check_scale(fleet, problems)
     check_unknown_variables(host_vars, problems)
     check_role_settings(host_vars, problems)
-    modelled = [
-        host
-        for host in fleet.hosts
-        if host.interface is not None and host.name in allocation.blocks
-    ]
+    # In underlay-address order, once: every host's slice lists its peers, tunnel routes and the
+    # fleet's addresses in this order, and sorting them again per host would cost N log N per
+    # host (quadratic work for the fleet).
+    modelled = sorted(
+        (
+            host
+            for host in fleet.hosts
+            if host.interface is not None and host.name in allocation.blocks
+        ),
+        key=lambda host: host.interface.ip,  # type: ignore[union-attr]
+    )
     membership = racks.membership(rack_plan, (host.name for host in modelled))
     hosts = {
         host.name: _host_entry(

@@ -7,6 +7,7 @@ build each with ``bgp_session``, so templates need no defaults and no kind lacks
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections.abc import Mapping, Sequence
 
@@ -51,6 +52,12 @@ def bgp_session(
     }
 
 
+@functools.cache
+def _address(ip: str) -> ipaddress.IPv4Address:
+    """A parsed address, parsed once: a mesh slice compares its host with every other host."""
+    return ipaddress.IPv4Address(ip)
+
+
 def fleet_session(
     me: HostEntry,
     other: HostEntry,
@@ -65,7 +72,7 @@ def fleet_session(
     time (which aborts graceful restart). Calico compares addresses as strings; numbers are what
     an operator expects, and both ends of a session agree either way.
     """
-    passive = ipaddress.IPv4Address(other["ip"]) > ipaddress.IPv4Address(me["ip"])
+    passive = _address(other["ip"]) > _address(me["ip"])
     return bgp_session(
         prefix + other["ip"].replace(".", "_"),
         kind,
@@ -81,10 +88,13 @@ def fleet_session(
 def mesh_sessions(
     me: HostEntry, hosts: Mapping[str, HostEntry], passwords: Mapping[str, str]
 ) -> list[BgpSession]:
-    """Calico's node-to-node mesh: one iBGP session per other host, in address order."""
+    """Calico's node-to-node mesh: one iBGP session per other host, in address order.
+
+    ``hosts`` is the model's, already in underlay-address order (model.py).
+    """
     password = MESH_PASSWORD if MESH_PASSWORD in passwords else ""
     return [
         fleet_session(me, other, "Mesh_", "mesh", password)
-        for other in sorted(hosts.values(), key=lambda h: ipaddress.IPv4Address(h["ip"]))
+        for other in hosts.values()
         if other["name"] != me["name"]
     ]

@@ -156,6 +156,9 @@ def test_the_agent_runs_enabled_with_a_root_only_desired_state(fleet: Fleet) -> 
         desired = host.file("/etc/calico/node.json")
         assert (desired.user, desired.group, desired.mode) == ("root", "root", 0o600)
         assert host.file("/usr/local/sbin/calico-node").mode == 0o755
+        # The cores in one zip (one copy task per host), not a tree of files.
+        assert host.file("/usr/local/lib/calico-node/cores.zip").mode == 0o644
+        assert not host.file("/usr/local/lib/calico-node/ansible_collections").exists
         # Ordered before BIRD, after the network is online.
         unit = host.run("systemctl show calico-node -p After -p Before").stdout
         assert "network-online.target" in unit and "bird.service" in unit

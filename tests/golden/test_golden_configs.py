@@ -7,11 +7,13 @@ A change in what the templates or the model produce shows up as a diff of tests/
 import os
 import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 
 import pytest
 
-from tools.render import REPO, rendered_files
+from tests.support.inventories import committed_inventory
+from tools.render import rendered_files
 
 GOLDEN = Path(__file__).resolve().parent
 # lab: a mesh; lab-racks: two racks with two reflectors each; example-racks: racks with
@@ -19,7 +21,11 @@ GOLDEN = Path(__file__).resolve().parent
 TOPOLOGIES = ["lab", "lab-racks", "example-racks"]
 
 
-RENDERED = {topology: rendered_files(REPO / "inventory" / topology) for topology in TOPOLOGIES}
+with tempfile.TemporaryDirectory(prefix="calico-golden-") as _scratch:
+    RENDERED = {
+        topology: rendered_files(committed_inventory(topology, Path(_scratch)))
+        for topology in TOPOLOGIES
+    }
 
 
 def cases():

@@ -46,6 +46,8 @@ class FakeKernel(Runner):
         self.iptables = FakeIptables(self.answers.pop((SAVE, None))[1])
         self.writes: list[tuple[tuple[str, ...], str | None]] = []
         self.save_rc = 0
+        # What the real save adds that is not a rule (counters, the date line): not drift.
+        self.save_noise: Callable[[str], str] = lambda text: text
         self.calls = 0
 
     # --- Runner ----------------------------------------------------------------------------------
@@ -57,7 +59,7 @@ class FakeKernel(Runner):
         self.calls += 1
         key = (os.path.basename(argv[0]), *argv[1:])
         if key == SAVE:
-            return self.save_rc, self.iptables.save(), ""
+            return self.save_rc, self.save_noise(self.iptables.save()), ""
         if (key, data) in self.answers:
             rc, out = self.answers[(key, data)]
             return rc, out, ""

@@ -11,8 +11,10 @@ import json
 
 import pytest
 
+from ansible_collections.calico.network.plugins.module_utils import iptables_host
 from ansible_collections.calico.network.plugins.module_utils.node import (
     Desired,
+    Memo,
     load_desired,
     reconcile,
 )
@@ -261,3 +263,71 @@ def test_a_failing_part_is_reported_and_the_others_still_run(desired, sysctls):
 
     assert len(outcome.errors) == 1 and outcome.errors[0].startswith("iptables: ")
     assert outcome.repairs == []  # tunnel and workloads were read and are fine
+
+
+# --------------------------------------------------------------------------- the agent's memo
+
+
+def count_plans(monkeypatch) -> list[int]:
+    planned = [0]
+    converge = iptables_host.converge
+
+    def counting(*args, **kwargs):
+        planned[0] += 1
+        return converge(*args, **kwargs)
+
+    monkeypatch.setattr(iptables_host, "converge", counting)
+    return planned
+
+
+def test_the_memo_skips_planning_rules_seen_in_sync_even_when_counters_move(
+    desired, sysctls, monkeypatch
+):
+    kernel, memo = FakeKernel(), Memo()
+    planned = count_plans(monkeypatch)
+    assert reconcile(kernel, desired, sysctls, memo=memo).repairs == []
+    # Traffic moves the chain counters and a new save has a new date: not drift.
+    kernel.save_noise = lambda text: text.replace("[0:0]", "[17:2048]").replace(
+        "00:00:00", "00:00:30"
+    )
+
+    outcome = reconcile(kernel, desired, sysctls, memo=memo)
+
+    assert outcome.ok and outcome.repairs == [] and kernel.writes == []
+    assert planned == [1]
+
+
+def test_the_memo_still_finds_a_flushed_cali_forward(desired, sysctls, monkeypatch):
+    kernel, memo = FakeKernel(), Memo()
+    planned = count_plans(monkeypatch)
+    reconcile(kernel, desired, sysctls, memo=memo)
+    kernel.restore_save(lambda text: "\n".join(
+        line for line in text.splitlines() if not line.startswith("-A cali-FORWARD ")
+    ) + "\n")  # fmt: skip
+
+    outcome = reconcile(kernel, desired, sysctls, memo=memo)
+
+    assert [finding.split(":")[0] for finding in kinds(outcome)["iptables"]] == [
+        "filter cali-FORWARD"
+    ]
+    assert planned == [2]
+    # Repaired, read back in sync, remembered again: the next cycle plans nothing.
+    kernel.writes.clear()
+    assert reconcile(kernel, desired, sysctls, memo=memo).repairs == []
+    assert reconcile(kernel, desired, sysctls, memo=memo).repairs == []
+    assert planned == [3] and kernel.writes == []
+
+
+def test_the_memo_is_not_used_for_another_spec_nor_filled_in_check_mode(
+    desired, sysctls, monkeypatch
+):
+    memo = Memo()
+    planned = count_plans(monkeypatch)
+    reconcile(FakeKernel(check_mode=True), desired, sysctls, memo=memo)
+    assert memo.iptables is None
+    reconcile(FakeKernel(), desired, sysctls, memo=memo)
+    changed = load_desired(desired_text().replace('"wait": 10', '"wait": 5'))
+
+    reconcile(FakeKernel(), changed, sysctls, memo=memo)
+
+    assert planned == [3]

@@ -9,6 +9,7 @@ from ansible_collections.calico.network.plugins.plugin_utils.inventory import (
     parse_inventory,
     read_inventory,
 )
+from tests.support.inventories import committed_inventory
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -41,8 +42,8 @@ ansible_connection=local
 
 
 @pytest.fixture(scope="module")
-def lab():
-    return read_inventory(REPO / "inventory" / "lab")
+def lab(tmp_path_factory):
+    return read_inventory(committed_inventory("lab", tmp_path_factory.mktemp("inventory")))
 
 
 @pytest.fixture
