@@ -243,18 +243,26 @@ def test_dead_host_is_withdrawn_and_named_in_the_recap(fleet: Fleet) -> None:
     for peer, watcher in watchers.items():  # `podman exec` can take seconds to start under load
         assert watcher.stdout is not None
         assert watcher.stdout.readline().strip() == "watching", peer
-    # SIGKILL to the container's PID 1 from here, timed to the signal: no shutdown, so the
-    # peers learn of it only by silence (podman's own kill could take seconds under load).
+    # A dead host is silent: a power cut sends nothing. A killed process is not silent: the
+    # kernel closes its TCP sockets with a FIN, which tells every peer at once that the session
+    # ended (and made this test pass without BFD). So the host first drops every packet in and
+    # out, and the clock starts when the drops are in place (the host's own clock, shared with
+    # this machine); then SIGKILL to the container's PID 1 ends it without a sound.
+    silenced = float(
+        fleet.sh(
+            dead,
+            "iptables -I INPUT 1 -j DROP && iptables -I OUTPUT 1 -j DROP && date +%s.%N",
+        )
+    )
     init = subprocess.run(
         ["podman", "inspect", "--format", "{{.State.Pid}}", dead],
         capture_output=True, text=True, env=env(), check=True,
     ).stdout  # fmt: skip
-    killed = time.time()
     os.kill(int(init), signal.SIGKILL)
     took = {}
     for peer, watcher in watchers.items():
         stdout, _ = watcher.communicate(timeout=300)
-        took[peer] = float(stdout.strip()) - killed
+        took[peer] = float(stdout.strip()) - silenced
         print(
             f"\n{dead} died: {peer} withdrew its block {block} after {took[peer]:.2f} s "
             f"(BFD {'on' if BFD else 'off'}, graceful-restart time {RESTART_TIME} s, "
