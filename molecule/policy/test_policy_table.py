@@ -22,17 +22,19 @@ import testinfra
 import yaml
 
 INVENTORY = Path(__file__).resolve().parent / "inventory" / "hosts.yml"
+SCENARIO_POLICY = INVENTORY.parent / "group_vars" / "all" / "policy.yml"
+LAB_POLICY = Path(__file__).resolve().parents[2] / "inventory/lab/group_vars/all/policy.yml"
 # (from workload, to workload, TCP port, expected, why)
 TABLE = [
-    ("web-1", "db-2", 5432, "allow", "db accepts PostgreSQL from web (other host)"),
-    ("web-2", "db-1", 5432, "allow", "db accepts PostgreSQL from web (other host)"),
-    ("web-2", "db-2", 5432, "allow", "db accepts PostgreSQL from web (same host)"),
-    ("db-1", "db-2", 5432, "deny", "db accepts PostgreSQL from web only"),
-    ("web-1", "db-2", 8080, "deny", "db's ingress opens 5432 only"),
+    ("web-1", "db-2", 5432, "allow", "LAB: db accepts PostgreSQL from web (other host)"),
+    ("web-2", "db-1", 5432, "allow", "LAB: db accepts PostgreSQL from web (other host)"),
+    ("web-2", "db-2", 5432, "allow", "LAB: db accepts PostgreSQL from web (same host)"),
+    ("db-1", "db-2", 5432, "deny", "LAB: db accepts PostgreSQL from web only"),
+    ("web-1", "db-2", 8080, "deny", "LAB: db's ingress opens 5432 only"),
+    ("db-2", "web-1", 8080, "allow", "LAB: no policy selects db's egress or web: fleet profile"),
     ("cache-3", "db-1", 5432, "deny", "cache may not open PostgreSQL connections"),
     ("cache-3", "web-1", 5432, "deny", "cache's egress denies 5432 whatever the target"),
     ("cache-3", "web-2", 8080, "allow", "cache may send anything else; web has the profile"),
-    ("db-2", "web-1", 8080, "allow", "no policy selects db's egress or web: fleet profile"),
     ("web-1", "cache-3", 5432, "allow", "no policy selects cache's ingress: fleet profile"),
 ]
 LOGGED = {("cache-3", 5432)}  # cache-egress logs its PostgreSQL attempts before denying
@@ -73,6 +75,17 @@ def listen(node: testinfra.host.Host, netns: str, port: int) -> None:
             return
         node.run("sleep 0.25")
     pytest.fail(f"no listener on {netns}:{port}")
+
+
+def test_the_scenario_runs_the_labs_demo_policy() -> None:
+    """The LAB rows hold for the lab only if the scenario runs the lab's policy unchanged."""
+    lab = yaml.safe_load(LAB_POLICY.read_text())
+    scenario = yaml.safe_load(SCENARIO_POLICY.read_text())
+    assert scenario["calico_default_profile"] == lab["calico_default_profile"]
+    for policy in lab["calico_policies"]:
+        assert policy in scenario["calico_policies"], f"the lab's policy {policy['name']} changed"
+    # cache-egress selects no workload the lab's policies select: it cannot alter the LAB rows.
+    assert {p["name"] for p in scenario["calico_policies"]} - {"db"} == {"cache-egress"}
 
 
 @pytest.mark.parametrize(("src", "dst", "port", "expected", "why"), TABLE)

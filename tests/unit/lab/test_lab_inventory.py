@@ -94,8 +94,8 @@ def test_empty_inventory_is_an_error():
 
 
 def test_every_host_of_a_real_inventory_becomes_a_container_also_outside_the_fleet():
-    frr = read_inventory(REPO / "molecule" / "frr" / "inventory")
-    hosts = {host.name: str(host.interface) for host in hosts_from_inventory(frr)}
+    racks = read_inventory(REPO / "molecule" / "racks" / "inventory")
+    hosts = {host.name: str(host.interface) for host in hosts_from_inventory(racks)}
     assert "rk-tor" in hosts
-    assert "rk-tor" not in frr.fleet_vars()
-    assert sorted(hosts) == list(frr.hosts)
+    assert "rk-tor" not in racks.fleet_vars()
+    assert sorted(hosts) == list(racks.hosts)
