@@ -42,13 +42,25 @@ venv: $(VENV)/.installed ## Create the virtualenv from requirements.txt
 deps: ## Install the machine packages the lab needs (podman, runc, debootstrap)
 	$(PYTHON) lab/lab.py deps
 
+# KERNEL=uml: the same lab inside a User-mode Linux kernel, tunnelled with IPIP whatever this
+# machine's kernel lacks (lab/uml_lab.py; docs/lab.md). KERNEL=host (the default): this kernel.
+KERNEL ?= host
+ifeq ($(filter $(KERNEL),host uml),)
+$(error KERNEL=$(KERNEL): use KERNEL=host (this machine's kernel, the default) or KERNEL=uml)
+endif
+
 .PHONY: lab
-lab: deps venv ## Build the podman lab from INVENTORY (MIRROR=Debian URL on non-Debian machines), converge, verify
+lab: deps venv ## Build the podman lab from INVENTORY (MIRROR=Debian URL on non-Debian machines; KERNEL=uml: inside UML with IPIP), converge, verify
+ifeq ($(KERNEL),uml)
+	$(PYTHON) lab/lab.py image $(if $(MIRROR),--mirror $(MIRROR))
+	$(PYTHON) lab/uml_lab.py -i $(INVENTORY)
+else
 	$(PYTHON) lab/lab.py up -i $(INVENTORY) $(if $(MIRROR),--mirror $(MIRROR))
 	encapsulation=$$($(PYTHON) lab/lab_encap.py --record $(INVENTORY)) && \
 	  $(PLAYBOOK) playbooks/site.yml && \
 	  $(PLAYBOOK) playbooks/verify.yml && \
 	  echo "lab: cross-subnet encapsulation: $$encapsulation"
+endif
 
 .PHONY: lab-down
 lab-down: ## Remove every container and network the lab made
@@ -92,11 +104,16 @@ unit: deps venv ## Unit, golden-file (tests/golden, parsed by the real bird) and
 # CONFIG_NET_IPIP, and says so), then inside a User-mode Linux kernel that has ipip (lab/uml.py),
 # where nothing may skip. The iptables tests run on the machine's kernel only: UML's kernel has
 # no nft NAT (no nft_chain_nat module) and runs Ansible's AnsiballZ about 20x slower.
+# Then the seed's IPIP mode with the real roles: a two-host fleet on two subnets (tests/uml)
+# brought up, converged and verified inside UML by lab/uml_lab.py, then tests/uml checks its
+# routes and packets against the expectations written there.
 UML_TESTS := tests/integration/test_tunnel_netns.py tests/integration/test_workloads_netns.py
 .PHONY: integration
-integration: deps venv ## Modules against real kernels in throw-away namespaces: this one, then UML
+integration: deps venv ## Modules against real kernels in throw-away namespaces: this one, then UML; an IPIP fleet in UML
 	$(BIN)/pytest tests/integration
 	$(PYTHON) lab/uml.py run -- $(BIN)/pytest -p no:cacheprovider -rP $(UML_TESTS)
+	$(PYTHON) lab/lab.py image
+	$(PYTHON) lab/uml_lab.py -i tests/uml/inventory --then $(BIN)/pytest -p no:cacheprovider -rP tests/uml
 
 .PHONY: molecule
 molecule: deps venv ## Multi-host scenarios in podman containers
