@@ -283,12 +283,14 @@ def show_routes(inventory: Path, env: Mapping[str, str]) -> None:
     hosts = hosts_from_inventory(read_inventory(inventory))
     host = route_host(hosts)
     result = subprocess.run(
-        ["podman", "exec", host.name, "ip", "-4", "route", "show", "proto", "bird"],
+        # Unfiltered: `ip route show proto bird` leaves `proto bird` out of the lines it prints.
+        ["podman", "exec", host.name, "ip", "-4", "route", "show"],
         env=dict(env), capture_output=True, text=True, check=True,
     )  # fmt: skip
     print(f"uml-lab: {host.name}'s routes from BIRD:")
     for line in result.stdout.splitlines():
-        print(f"  {line.strip()}")
+        if " proto bird" in line:
+            print(f"  {line.strip()}")
     problems = route_shape_problems(host, hosts, result.stdout)
     if problems:
         raise LabError("\n".join(problems))

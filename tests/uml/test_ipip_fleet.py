@@ -51,7 +51,8 @@ def tunl0_packets(name: str, direction: str) -> int:
 
 @pytest.mark.parametrize("name", sorted(HOSTS))
 def test_the_peer_block_is_routed_with_the_seed_route_shape(name: str) -> None:
-    routes = host(name).check_output("ip -4 route show proto bird").splitlines()
+    # Unfiltered: `ip route show proto bird` leaves `proto bird` out of the lines it prints.
+    routes = host(name).check_output("ip -4 route show").splitlines()
     print(f"{name}'s routes from BIRD:", *routes, sep="\n  ")
 
     tunnel = [SEED_ROUTE.match(line.strip()) for line in routes]
