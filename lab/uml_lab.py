@@ -169,7 +169,10 @@ def route_host(hosts: Sequence[Host]) -> Host:
     for host in hosts:
         if any(other.subnet != host.subnet for other in hosts):
             return host
-    raise LabError("every host is on one subnet: no IPIP tunnel to show (CrossSubnet)")
+    raise LabError(
+        "every host of the inventory is on one subnet, so CrossSubnet IPIP has nothing to "
+        "tunnel: put some hosts' calico_ip on another subnet"
+    )
 
 
 def legacy_path(bin_dir: Path, path: str) -> str:
@@ -201,16 +204,30 @@ def save_image(scratch: Path) -> Path:
     return archive
 
 
+def lab_hosts(inventory: Path) -> list[Host]:
+    """The inventory's hosts, read as lab.py reads them (re-run with the venv's python if
+    jinja2 is missing)."""
+    from lab_inventory import hosts_from_inventory
+
+    from lab import read_inventory
+
+    return hosts_from_inventory(read_inventory(inventory))
+
+
 def host_main(args: argparse.Namespace) -> int:
     inventory = Path(args.inventory).resolve()
     if not inventory.exists():
         raise LabError(f"inventory {args.inventory} not found")
+    route_host(lab_hosts(inventory))  # a one-subnet inventory has no tunnel: refuse before boot
+    python = REPO / ".venv" / "bin" / "python3"  # the guest runs Ansible from the venv
+    if not python.exists():
+        raise LabError(f"{python} not found: create the virtualenv (make venv)")
     scratch = Path(tempfile.mkdtemp(prefix="calico-uml-lab-", dir="/var/tmp"))
     try:
         archive = save_image(scratch)
         command = [
-            sys.executable if ".venv" in sys.executable else str(REPO / ".venv/bin/python3"),
-            str(Path(__file__).resolve()), "guest", "-i", str(inventory), "--archive", str(archive),
+            str(python), str(Path(__file__).resolve()), "guest",
+            "-i", str(inventory), "--archive", str(archive),
             *(["--then", *args.then] if args.then else []),
         ]  # fmt: skip
         return uml.run_in_uml(command, args.mem, args.timeout, uml.guest_env(), MODULES)
@@ -276,11 +293,7 @@ def record_ipip(inventory: Path, env: Mapping[str, str]) -> None:
 
 
 def show_routes(inventory: Path, env: Mapping[str, str]) -> None:
-    from lab_inventory import hosts_from_inventory
-
-    from lab import read_inventory
-
-    hosts = hosts_from_inventory(read_inventory(inventory))
+    hosts = lab_hosts(inventory)
     host = route_host(hosts)
     result = subprocess.run(
         # Unfiltered: `ip route show proto bird` leaves `proto bird` out of the lines it prints.
