@@ -53,7 +53,7 @@ def tunl0_packets(name: str, direction: str) -> int:
 def test_the_peer_block_is_routed_with_the_seed_route_shape(name: str) -> None:
     # Unfiltered: `ip route show proto bird` leaves `proto bird` out of the lines it prints.
     routes = host(name).check_output("ip -4 route show").splitlines()
-    print(f"{name}'s routes from BIRD:", *routes, sep="\n  ")
+    print(f"{name}'s routes:", *routes, sep="\n  ")
 
     tunnel = [SEED_ROUTE.match(line.strip()) for line in routes]
     found = [(m[1], m[2]) for m in tunnel if m]
