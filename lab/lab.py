@@ -65,7 +65,9 @@ if TYPE_CHECKING:
 
 REPO = Path(__file__).resolve().parent.parent
 RERUN_MARK = "CALICO_LAB_RERUN"  # set when lab.py re-runs itself with the venv's python
-CONTAINERS_CONF = REPO / "lab" / "containers.conf"
+# lab/uml_lab.py runs this file inside User-mode Linux with its own copy (it adds what the UML
+# guest needs); everywhere else every podman call uses the lab's own file.
+CONTAINERS_CONF = Path(os.environ.get("LAB_CONTAINERS_CONF") or REPO / "lab" / "containers.conf")
 WORK_DIR = REPO / ".lab"  # gitignored scratch space for image builds
 DEPS = ("podman", "runc", "netavark", "aardvark-dns", "iptables", "iproute2", "debootstrap")
 DEPS += ("debian-archive-keyring",)

@@ -168,10 +168,18 @@ def follow(console: Path, process: subprocess.Popen, deadline: float) -> bool:
         time.sleep(0.5)
 
 
-def run_in_uml(command: Sequence[str], mem: str, timeout: float, env: Mapping[str, str]) -> int:
+def run_in_uml(
+    command: Sequence[str],
+    mem: str,
+    timeout: float,
+    env: Mapping[str, str],
+    names: Sequence[str] = MODULES,
+) -> int:
+    """Boot UML, load the modules ``names`` (and their dependencies), run ``command``: its
+    exit status, or 124 (timeout) or 125 (no status: the guest died)."""
     version = kernel_version()
     deps = parse_modules_dep((MODULES_ROOT / version / "modules.dep").read_text())
-    modules = [MODULES_ROOT / version / path for path in load_order(MODULES, deps)]
+    modules = [MODULES_ROOT / version / path for path in load_order(names, deps)]
     scratch = Path(tempfile.mkdtemp(prefix="calico-uml-", dir="/var/tmp"))
     init = scratch / "init"
     init.write_text(guest_init(command, modules, scratch, env))
@@ -208,6 +216,14 @@ def run_in_uml(command: Sequence[str], mem: str, timeout: float, env: Mapping[st
     return status
 
 
+def guest_env() -> dict[str, str]:
+    """The guest command's environment: a HOME on the guest's tmpfs, no .pyc on the machine."""
+    env = {"HOME": "/tmp/home", "PYTHONDONTWRITEBYTECODE": "1", "CALICO_UML": "1"}
+    return env | {
+        key: os.environ[key] for key in ("TERM", "ANSIBLE_FORCE_COLOR") if key in os.environ
+    }
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="action", required=True)
@@ -219,10 +235,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if os.geteuid() != 0:
         print("uml.py: run as root (the guest is root on the machine's file system)")
         return 2
-    env = {"HOME": "/tmp/home", "PYTHONDONTWRITEBYTECODE": "1", "CALICO_UML": "1"}
-    env |= {key: os.environ[key] for key in ("TERM", "ANSIBLE_FORCE_COLOR") if key in os.environ}
     try:
-        return run_in_uml(args.command, args.mem, args.timeout, env)
+        return run_in_uml(args.command, args.mem, args.timeout, guest_env())
     except UmlError as err:
         print(f"uml.py: {err}", file=sys.stderr)
         return 2
