@@ -115,7 +115,9 @@ integration: deps venv ## Modules against real kernels in throw-away namespaces:
 
 # The seed's IPIP mode with the real roles: a two-host fleet on two subnets (tests/uml) brought
 # up, converged and verified inside UML by lab/uml_lab.py, then tests/uml checks its routes and
-# packets against the expectations written there. Its own target, so .ci/timed shows its time.
+# packets against the expectations written there. Not in `make test` yet: about 23 minutes
+# even on an idle machine (UML runs every task on one core, through ptrace), which would take
+# CI past its 35-minute budget (docs/lab.md). Run it by hand after changes to the IPIP path.
 .PHONY: uml-fleet
 uml-fleet: deps venv ## The seed's IPIP on a two-host fleet with the real roles, inside UML
 	$(PYTHON) lab/lab.py image
@@ -131,7 +133,7 @@ faults: deps venv ## Fault tests on a podman fleet: bad input, restarts, kills, 
 	$(PYTHON) lab/lab.py image
 	$(BIN)/pytest -s tests/faults
 
-TEST_TARGETS := lint unit integration uml-fleet molecule faults sanity consumer
+TEST_TARGETS := lint unit integration molecule faults sanity consumer
 
 # Each target in turn through .ci/timed, which prints every target's wall time at the end.
 .PHONY: test
