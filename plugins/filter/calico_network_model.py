@@ -6,8 +6,7 @@ from typing import Any
 
 from ansible.utils.display import Display
 
-from ansible_collections.calico.network.plugins.plugin_utils import ledger
-from ansible_collections.calico.network.plugins.plugin_utils.model import build, calico_vars
+from ansible_collections.calico.network.plugins.plugin_utils.model import build_from_hostvars
 from ansible_collections.calico.network.plugins.plugin_utils.shapes import ModelResult
 
 DOCUMENTATION = r"""
@@ -136,11 +135,7 @@ def calico_network_model(
     hostvars: Any, hosts: list[str], ledger_text: str = "", ledger_file: str = ""
 ) -> ModelResult:
     fleet = [str(host) for host in hosts]
-    found = ledger.LedgerFile(path=ledger_file, text=ledger_text) if ledger_text else None
-    # The file's ledger replaces the hosts' calico_ipam_ledger (ledger.with_ledger_file), so
-    # that variable, which group_vars gives every host, is not read once per host.
-    skip = {ledger.VARIABLE} if ledger_text.strip() else set()
-    result = build(calico_vars(hostvars, fleet, skip=skip), found)
+    result = build_from_hostvars(hostvars, fleet, ledger_text or "", ledger_file)
     display.vv(
         f"calico_network_model: built the model of {len(fleet)} hosts "
         f"({len(result['errors'])} errors, {len(result['warnings'])} warnings)"

@@ -27,6 +27,9 @@ from ansible_collections.calico.network.plugins.plugin_utils import (
     verify,
 )
 from ansible_collections.calico.network.plugins.plugin_utils.ledger import (
+    VARIABLE as LEDGER_VARIABLE,
+)
+from ansible_collections.calico.network.plugins.plugin_utils.ledger import (
     LedgerFile,
     with_ledger_file,
 )
@@ -129,6 +132,19 @@ def build(
         "errors": problems.messages(),
         "warnings": problems.warning_messages(),
     }
+
+
+def build_from_hostvars(
+    hostvars: Mapping[str, Any], hosts: list[str], ledger_text: str = "", ledger_file: str = ""
+) -> ModelResult:
+    """``build`` from Ansible's hostvars and the ledger file's text ("" when there is none).
+
+    The file's ledger replaces the hosts' ``calico_ipam_ledger`` (ledger.with_ledger_file), so
+    that variable, which group_vars gives every host, is not read once per host.
+    """
+    found = LedgerFile(path=ledger_file, text=ledger_text) if ledger_text.strip() else None
+    skip = {LEDGER_VARIABLE} if found else set()
+    return build(calico_vars(hostvars, hosts, skip=skip), found)
 
 
 def validate(host_vars: Mapping[str, Mapping[str, Any]]) -> Problems:

@@ -6,10 +6,11 @@ the new pin and a release."""
 import pytest
 import yaml
 
-from ansible_collections.calico.network.plugins.filter.calico_network_model import (
-    calico_network_model,
+from ansible_collections.calico.network.plugins.plugin_utils.model import (
+    build,
+    build_from_hostvars,
+    build_model,
 )
-from ansible_collections.calico.network.plugins.plugin_utils.model import build, build_model
 
 POOLS = [{"cidr": "172.17.0.0/16", "block_size": 24}]
 
@@ -193,7 +194,7 @@ def test_with_a_ledger_file_the_hosts_copies_of_the_ledger_are_not_read():
     ledger = first["model"]["ledger"]
     text = yaml.safe_dump({"calico_ipam_ledger": ledger})
     hostvars = {f"h{i}": LedgerGuard(host(i, calico_ipam_ledger=ledger)) for i in range(3)}
-    result = calico_network_model(hostvars, ["h0", "h1", "h2"], ledger_text=text, ledger_file="l")
+    result = build_from_hostvars(hostvars, ["h0", "h1", "h2"], ledger_text=text, ledger_file="l")
     assert result["errors"] == []
     assert (
         result["model"]
